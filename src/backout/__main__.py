@@ -1,0 +1,5 @@
+"""``python -m backout``."""
+
+from backout.cli import main
+
+raise SystemExit(main())

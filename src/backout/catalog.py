@@ -1,0 +1,242 @@
+"""The migrations a project has: discovery in the configured folders and resolving references.
+
+Discovery only lists file names (cheap); parsing is :func:`backout.migration_file.read_migration`'s
+job, done for the files a command needs. A person names a migration by version (``004``), by
+name (``004_alter_events_add_impact_score``, with or without ``.sql``), by description
+(``alter_events_add_impact_score``) or by path; a path never reaches outside the configured folders.
+"""
+
+from __future__ import annotations
+
+import difflib
+import multiprocessing as mp
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from backout.config import Settings
+from backout.errors import (
+    AmbiguousMigrationError,
+    ConfigError,
+    UnknownMigrationError,
+    UsageError,
+)
+from backout.migration_file import MigrationFile, is_migration_name, read_migration
+
+_VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A migration file found on disk, before it is parsed."""
+
+    path: Path
+    folder: Path
+    name: str
+    """The file name without ``.sql``."""
+    version: str | None
+
+    @property
+    def number(self) -> int | None:
+        return int(self.version) if self.version is not None else None
+
+    @property
+    def description(self) -> str:
+        match = _VERSION.match(self.name)
+        return (match.group("description") or "") if match else self.name
+
+    def read(self) -> MigrationFile:
+        return read_migration(self.path, folder=self.folder)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every migration in the configured folders, each folder in version order."""
+
+    root: Path
+    folders: tuple[Path, ...]
+    entries: tuple[Entry, ...]
+
+    def in_folder(self, folder: Path) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.folder == folder)
+
+    def display(self, path: Path) -> str:
+        """A path as shown to people: relative to the project root when inside it."""
+        return _display(self.root, path)
+
+    def resolve(self, reference: str, cwd: Path) -> Entry:
+        """The one migration ``reference`` names; raise a usage error naming candidates."""
+        reference = reference.strip()
+        if not reference:
+            raise UsageError("no migration named", hint="give a version, a name or a path")
+        if "/" in reference or "\\" in reference:
+            return self._resolve_path(reference, cwd)
+        return self._resolve_in(reference, self.folders)
+
+    def next_version(self, folder: Path) -> str:
+        """The version the next migration in ``folder`` gets: one more than the highest."""
+        entries = [e for e in self.in_folder(folder) if e.version is not None]
+        highest = max((e.number or 0 for e in entries), default=0)
+        width = max([3, *(len(e.version or "") for e in entries)])
+        return str(highest + 1).zfill(width)
+
+    def _resolve_path(self, reference: str, cwd: Path) -> Entry:
+        candidate = (cwd / reference).resolve()
+        if candidate.is_file():
+            for entry in self.entries:
+                if entry.path == candidate:
+                    return entry
+            if candidate.parent in self.folders:
+                raise UsageError(
+                    f"{reference} is not a migration file",
+                    hint="migrations are .sql files; rollback files belong to their migration",
+                )
+            raise UsageError(
+                f"{reference} is outside the configured migration folders "
+                f"({', '.join(self.display(f) for f in self.folders)})",
+                hint="move it into a migrations folder or add its folder to [tool.backout] "
+                "migrations",
+            )
+        folder = candidate.parent
+        if folder not in self.folders:
+            raise UnknownMigrationError(
+                reference,
+                where=" (its folder is not a configured migration folder)",
+                suggestions=self._suggest(candidate.name, self.folders),
+            )
+        return self._resolve_in(candidate.name, (folder,))
+
+    def _resolve_in(self, reference: str, folders: Sequence[Path]) -> Entry:
+        ref = reference.removesuffix(".sql")
+        pool = [e for e in self.entries if e.folder in folders]
+        if ref.isdigit():
+            matches = [e for e in pool if e.number == int(ref)]
+        else:
+            matches = [e for e in pool if ref in (e.name, e.description)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise AmbiguousMigrationError(reference, [self.display(e.path) for e in matches])
+        raise UnknownMigrationError(reference, suggestions=self._suggest(ref, folders))
+
+    def _suggest(self, reference: str, folders: Sequence[Path]) -> list[str]:
+        names = {e.name: e for e in self.entries if e.folder in folders}
+        for entry in list(names.values()):
+            names.setdefault(entry.description, entry)
+        ref = reference.removesuffix(".sql")
+        started = [n for n in names if n.startswith(ref)] if len(ref) >= 3 else []
+        close = difflib.get_close_matches(ref, names, n=3, cutoff=0.75)
+        return list(dict.fromkeys(names[c].name for c in [*started, *close]))[:3]
+
+
+def discover(root: Path, folders: Sequence[Path], *, must_exist: bool = True) -> Catalog:
+    """List the migrations in ``folders`` (not recursive), each folder sorted by version."""
+    entries: list[Entry] = []
+    for folder in folders:
+        if not folder.is_dir():
+            if must_exist:
+                raise ConfigError(
+                    f"migrations folder {_display(root, folder)} does not exist",
+                    hint="create it, or point [tool.backout] migrations at your folders",
+                )
+            continue
+        entries.extend(sorted(_entries(folder), key=_order))
+    return Catalog(root=root, folders=tuple(folders), entries=tuple(entries))
+
+
+def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:
+    """Entries for explicit files or folders (``backout lint PATH...``), configured or not."""
+    chosen: dict[Path, Entry] = {}
+    for path in paths:
+        resolved = path.resolve()
+        if resolved.is_dir():
+            found = sorted(_entries(resolved), key=_order)
+        elif resolved.is_file():
+            found = [_entry(resolved, resolved.parent)]
+        else:
+            raise UsageError(f"{path} does not exist", hint="name migration files or folders")
+        for entry in found:
+            chosen.setdefault(entry.path, entry)
+    return list(chosen.values())
+
+
+def neighbours(entries: Iterable[Entry]) -> list[Entry]:
+    """Every migration in the folders that hold ``entries``."""
+    return [e for folder in dict.fromkeys(e.folder for e in entries) for e in _entries(folder)]
+
+
+def _entries(folder: Path) -> Iterable[Entry]:
+    # The folder is resolved once; its files keep their names (no per-file resolve: a symlinked
+    # migration is listed where it is linked, inside the folder).
+    with os.scandir(folder) as found:
+        for item in found:
+            if is_migration_name(item.name) and item.is_file():
+                yield _entry(folder / item.name, folder)
+
+
+def _entry(path: Path, folder: Path) -> Entry:
+    name = path.name.removesuffix(".sql")
+    match = _VERSION.match(name)
+    return Entry(
+        path=path, folder=folder, name=name, version=match.group("version") if match else None
+    )
+
+
+def _order(entry: Entry) -> tuple[int, str]:
+    return (entry.number if entry.number is not None else -1, entry.name)
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def project_catalog(settings: Settings, *, must_exist: bool = True) -> Catalog:
+    """The catalog of the configured migration folders."""
+    return discover(settings.root, settings.migrations, must_exist=must_exist)
+
+
+def choose_folder(settings: Settings, folder: Path | None, cwd: Path) -> Path:
+    """The configured folder ``folder`` names (a path, from the working directory or the root).
+
+    Without ``folder``, the only configured folder; with several, a usage error listing them.
+    """
+    shown = ", ".join(_display(settings.root, f) for f in settings.migrations)
+    if folder is None:
+        if len(settings.migrations) == 1:
+            return settings.migrations[0]
+        raise UsageError(
+            f"there are several migration folders ({shown})", hint="choose one with --folder"
+        )
+    for base in (cwd, settings.root):
+        candidate = (base / folder).resolve()
+        if candidate in settings.migrations:
+            return candidate
+    raise UsageError(f"{folder} is not a configured migrations folder", hint=f"use one of: {shown}")
+
+
+PARALLEL_FROM = 200
+"""From this many files on, work in worker processes (below, start-up costs more than it saves)."""
+
+T = TypeVar("T")
+
+
+def map_entries(function: Callable[[Entry], T], entries: Sequence[Entry]) -> list[T]:
+    """``[function(e) for e in entries]``, in worker processes (one per core) when there are many.
+
+    For CPU-bound work on independent files, such as parsing and linting them. ``function``
+    must be a module-level function and its results must pickle.
+    """
+    workers = min(os.cpu_count() or 1, 8)
+    if len(entries) < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return [function(entry) for entry in entries]
+    chunk = max(1, len(entries) // (workers * 4))
+    from concurrent.futures import ProcessPoolExecutor  # only here: it costs start-up time
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(function, entries, chunksize=chunk))

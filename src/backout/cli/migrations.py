@@ -1,0 +1,90 @@
+"""Authoring commands: ``new``, ``lint`` and ``show``. Each parses, calls the core, renders."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backout.authoring import new_migration
+from backout.catalog import project_catalog
+from backout.cli import render
+from backout.cli.app import app, state
+from backout.errors import ExitCode
+from backout.lint import lint_project
+
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")
+]
+
+
+class LintFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    GITHUB = "github"
+
+
+@app.command()
+def new(
+    ctx: typer.Context,
+    description: Annotated[str, typer.Argument(help='What the migration does: "add widgets".')],
+    folder: Annotated[
+        Path | None, typer.Option(help="The migrations folder, when there are several.")
+    ] = None,
+    phase: Annotated[str, typer.Option(help="The header's Phase.")] = "TODO",
+    checklist: Annotated[str, typer.Option(help="The header's Checklist reference.")] = "TODO",
+    json_output: JsonFlag = False,
+) -> None:
+    """Write the next migration file from the template and print its path."""
+    st = state(ctx)
+    plan = new_migration(
+        st.settings, description, cwd=st.cwd, folder=folder, phase=phase, checklist=checklist
+    )
+    shown = st.settings.relative(plan.path)
+    if json_output:
+        typer.echo(render.to_json({"path": shown, "version": plan.version, "name": plan.path.stem}))
+    else:
+        typer.echo(shown)
+
+
+@app.command()
+def lint(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Migration files or folders (default: the configured folders)."),
+    ] = None,
+    output_format: Annotated[
+        LintFormat, typer.Option("--format", "-f", help="text, json or github (annotations).")
+    ] = LintFormat.TEXT,
+    json_output: JsonFlag = False,
+) -> int:
+    """Check migration files against the strategy's rules. Exit 3 when any error is found."""
+    settings = state(ctx).settings
+    report = lint_project(settings, paths or ())
+    if json_output or output_format is LintFormat.JSON:
+        typer.echo(render.to_json(render.lint_json(report, settings.relative)))
+    elif output_format is LintFormat.GITHUB:
+        if report.findings:
+            typer.echo(render.lint_github(report, settings.relative))
+    else:
+        for line, colour in render.lint_text(report, settings.relative):
+            typer.secho(line, fg=colour)
+    return ExitCode.PROBLEMS if report.errors else ExitCode.OK
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    migration: Annotated[str, typer.Argument(help="Version (004), name or path.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Print a parsed migration: header, forward SQL, the exact rollback SQL, notes, checksums."""
+    st = state(ctx)
+    parsed = project_catalog(st.settings).resolve(migration, st.cwd).read()
+    if json_output:
+        typer.echo(render.to_json(render.migration_json(parsed, st.settings.relative)))
+    else:
+        typer.echo(render.migration_text(parsed, st.settings.relative))

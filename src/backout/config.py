@@ -1,0 +1,381 @@
+"""Settings: where the migrations, postmortems and templates live, and the environments.
+
+Settings come from ``[tool.backout]`` in the project's ``pyproject.toml`` or from a ``backout.toml``
+(top-level keys, or the same ``[tool.backout]`` table), found by walking up from the working
+directory. Precedence: flags > environment variables > file > defaults. They are loaded once into
+a frozen :class:`Settings`; relative paths are resolved against the folder holding the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from backout.errors import ConfigError
+
+CONFIG_FILE = "backout.toml"
+PYPROJECT = "pyproject.toml"
+
+DEFAULT_MIGRATIONS = ("migrations",)
+DEFAULT_POSTMORTEMS = "ops/postmortems"
+DEFAULT_TEMPLATES = "templates"
+DEFAULT_REVIEW_WINDOW_HOURS = 72
+
+DEFAULT_AUDIT_TABLE = "backout_audit_event"
+DEFAULT_HISTORY_TABLE = "schema_migrations"
+DEFAULT_DECISIONS_LOG = "docs/decisions.md"
+DEFAULT_BACKUPS = ".backout/backups"
+
+TOP_LEVEL_KEYS = (
+    "migrations",
+    "postmortems",
+    "templates",
+    "review_window_hours",
+    "environments",
+    "audit_table",
+    "history_tables",
+    "decisions_log",
+    "backups",
+)
+ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+# Environment variables that override the file (and are overridden by flags).
+ENV_CONFIG = "BACKOUT_CONFIG"
+ENV_MIGRATIONS = "BACKOUT_MIGRATIONS"  # os.pathsep-separated folders
+ENV_POSTMORTEMS = "BACKOUT_POSTMORTEMS"
+ENV_TEMPLATES = "BACKOUT_TEMPLATES"
+ENV_REVIEW_WINDOW = "BACKOUT_REVIEW_WINDOW_HOURS"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A named database environment: the variable holding its URL; whether it needs approval."""
+
+    name: str
+    url_env: str
+    require_approval: bool = False
+    auto_rollback: bool = False
+    """A failed ``apply`` rolls back what the same run applied (preview databases)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything backout needs to know about a project, resolved to absolute paths."""
+
+    root: Path
+    """The folder of the configuration file (the working directory when there is none)."""
+    config_file: Path | None
+    migrations: tuple[Path, ...]
+    postmortems: Path
+    templates: Path
+    review_window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS
+    environments: Mapping[str, Environment] = field(default_factory=dict)
+    audit_table: str = DEFAULT_AUDIT_TABLE
+    history_tables: Mapping[Path, str] = field(default_factory=dict)
+    """Explicit history tables by migrations folder; see :meth:`history_table`."""
+    decisions_log: Path | None = None
+    """Where apply/rollback on a named environment are recorded; ``None``: nowhere."""
+    backups: Path | None = None
+    """Where ``emergency`` writes its backups (``<root>/.backout/backups`` when ``None``)."""
+
+    @property
+    def backups_folder(self) -> Path:
+        return self.backups or self.root / DEFAULT_BACKUPS
+
+    def history_table(self, folder: Path) -> str:
+        """The history table of a migrations folder.
+
+        The first folder uses the strategy's ``schema_migrations``; each other folder has its
+        own table (their versions may collide), ``schema_migrations_<folder>`` unless
+        ``history_tables`` names one.
+        """
+        if folder in self.history_tables:
+            return self.history_tables[folder]
+        if not self.migrations or folder == self.migrations[0]:
+            return DEFAULT_HISTORY_TABLE
+        slug = re.sub(r"[^a-z0-9]+", "_", self.relative(folder).lower()).strip("_")
+        return f"{DEFAULT_HISTORY_TABLE}_{slug}"[:63]
+
+    def relative(self, path: Path) -> str:
+        """``path`` as shown to people: relative to the project root when it is inside it."""
+        for candidate in (path, path.resolve()) if path.is_absolute() else (path.resolve(),):
+            try:
+                return candidate.relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values given as command-line flags; ``None`` means "not given"."""
+
+    config_file: Path | None = None
+    migrations: tuple[Path, ...] | None = None
+    postmortems: Path | None = None
+    templates: Path | None = None
+    review_window_hours: int | None = None
+
+
+def find_config(start: Path) -> tuple[Path | None, dict[str, Any]]:
+    """Walk up from ``start`` to a ``backout.toml``, or a ``pyproject.toml`` with backout's table.
+
+    Returns the file and its backout table; ``(None, {})`` when there is none.
+    """
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            data = _read_toml(candidate)
+            table = data.get("tool", {}).get("backout", data) if "tool" in data else data
+            return candidate, _as_table(table, candidate, "the file")
+        candidate = folder / PYPROJECT
+        if candidate.is_file():
+            data = _read_toml(candidate)
+            table = data.get("tool", {}).get("backout")
+            if table is not None:
+                return candidate, _as_table(table, candidate, "[tool.backout]")
+    return None, {}
+
+
+def load_settings(
+    cwd: Path,
+    environ: Mapping[str, str] | None = None,
+    overrides: Overrides | None = None,
+) -> Settings:
+    """Load a project's settings from the file found above ``cwd``, the environment and flags."""
+    env = os.environ if environ is None else environ
+    flags = overrides or Overrides()
+    explicit = flags.config_file or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    config_file: Path | None
+    if explicit is not None:
+        config_file = (cwd / explicit).resolve()
+        if not config_file.is_file():
+            raise ConfigError("configuration file not found", path=config_file)
+        table = read_config(config_file)
+    else:
+        config_file, table = find_config(cwd.resolve())
+    _check_keys(table, TOP_LEVEL_KEYS, config_file, "[tool.backout]")
+    root = config_file.parent if config_file else cwd.resolve()
+    here = cwd.resolve()
+
+    # Flags and environment variables are relative to the working directory; the file's values
+    # to the folder holding the file.
+    migrations = _pick(
+        _absolute_all(here, flags.migrations),
+        _absolute_all(here, _env_paths(env.get(ENV_MIGRATIONS))),
+        _absolute_all(root, _path_list(table.get("migrations"), config_file)),
+        _absolute_all(root, tuple(Path(p) for p in DEFAULT_MIGRATIONS)),
+    )
+    postmortems = _pick(
+        _absolute(here, flags.postmortems),
+        _absolute(here, _env_path(env.get(ENV_POSTMORTEMS))),
+        _absolute(root, _path(table.get("postmortems"), config_file, "postmortems")),
+        _absolute(root, Path(DEFAULT_POSTMORTEMS)),
+    )
+    templates = _pick(
+        _absolute(here, flags.templates),
+        _absolute(here, _env_path(env.get(ENV_TEMPLATES))),
+        _absolute(root, _path(table.get("templates"), config_file, "templates")),
+        _absolute(root, Path(DEFAULT_TEMPLATES)),
+    )
+    window_sources: list[tuple[int | None, str, Path | None]] = [
+        (flags.review_window_hours, "--review-window-hours", None),
+        (_env_int(env.get(ENV_REVIEW_WINDOW), ENV_REVIEW_WINDOW), ENV_REVIEW_WINDOW, None),
+        (
+            _int(table.get("review_window_hours"), config_file, "review_window_hours"),
+            "review_window_hours",
+            config_file,
+        ),
+        (DEFAULT_REVIEW_WINDOW_HOURS, "review_window_hours", None),
+    ]
+    window, window_name, window_file = next(s for s in window_sources if s[0] is not None)
+    assert window is not None
+    if window <= 0:
+        raise ConfigError(
+            f"{window_name} must be a positive number of hours, not {window}", path=window_file
+        )
+    return Settings(
+        root=root,
+        config_file=config_file,
+        migrations=migrations,
+        postmortems=postmortems,
+        templates=templates,
+        review_window_hours=window,
+        environments=_environments(table.get("environments"), config_file),
+        audit_table=_identifier(table.get("audit_table", DEFAULT_AUDIT_TABLE), config_file),
+        history_tables={
+            _absolute(root, Path(folder)): _identifier(name, config_file)
+            for folder, name in _as_table(
+                table.get("history_tables", {}), config_file or root, "history_tables"
+            ).items()
+        },
+        decisions_log=_decisions_log(table.get("decisions_log", DEFAULT_DECISIONS_LOG), root),
+        backups=_absolute(root, _path(table.get("backups"), config_file, "backups")),
+    )
+
+
+def _identifier(value: object, path: Path | None) -> str:
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        raise ConfigError(
+            f"{value!r} is not a table name",
+            path=path,
+            hint="use letters, digits and underscores, at most 63 characters",
+        )
+    return value
+
+
+def _decisions_log(value: object, root: Path) -> Path | None:
+    if value is False:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError("decisions_log must be a file path, or false to turn it off")
+    return (root / value).resolve()
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Read the backout table of an explicitly named configuration file."""
+    data = _read_toml(path)
+    if path.name == PYPROJECT or "tool" in data:
+        table = data.get("tool", {}).get("backout")
+        if table is None:
+            raise ConfigError("has no [tool.backout] table", path=path)
+        return _as_table(table, path, "[tool.backout]")
+    return _as_table(data, path, "the file")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"is not valid TOML: {exc}", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}", path=path) from None
+
+
+def _as_table(value: object, path: Path, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a table", path=path)
+    return value
+
+
+def _check_keys(
+    table: Mapping[str, Any], known: tuple[str, ...], path: Path | None, where: str
+) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            raise ConfigError(f"unknown key {key!r} in {where}", path=path, hint=hint)
+
+
+def _environments(value: object, path: Path | None) -> dict[str, Environment]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("[tool.backout.environments] must be a table of tables", path=path)
+    result: dict[str, Environment] = {}
+    for name, entry in value.items():
+        where = f"[tool.backout.environments.{name}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table", path=path)
+        _check_keys(entry, ENVIRONMENT_KEYS, path, where)
+        url_env = entry.get("url_env")
+        if not isinstance(url_env, str) or not url_env:
+            raise ConfigError(
+                f"{where} needs url_env, the environment variable holding its database URL",
+                path=path,
+                hint='e.g. url_env = "DATABASE_URL"',
+            )
+        flags = {key: entry.get(key, False) for key in ("require_approval", "auto_rollback")}
+        for key, flag in flags.items():
+            if not isinstance(flag, bool):
+                raise ConfigError(f"{where} {key} must be true or false", path=path)
+        result[name] = Environment(name=name, url_env=url_env, **flags)
+    return result
+
+
+def _pick(*values: T | None) -> T:
+    for value in values:
+        if value is not None:
+            return value
+    raise AssertionError("the last candidate is a default and is never None")
+
+
+def _path_list(value: object, path: Path | None) -> tuple[Path, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            "migrations must be a folder or a non-empty list of folders",
+            path=path,
+            hint='e.g. migrations = ["src/infra/migrations"]',
+        )
+    return tuple(Path(v) for v in value)
+
+
+def _path(value: object, path: Path | None, key: str) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a folder path", path=path)
+    return Path(value)
+
+
+def _int(value: object, path: Path | None, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key} must be a whole number", path=path)
+    return value
+
+
+def _env_paths(value: str | None) -> tuple[Path, ...] | None:
+    if not value:
+        return None
+    paths = tuple(Path(p) for p in value.split(os.pathsep) if p)
+    if not paths:
+        raise ConfigError(
+            f"{ENV_MIGRATIONS}={value!r} names no folder",
+            hint=f"separate folders with {os.pathsep!r}, or unset it",
+        )
+    return paths
+
+
+def _env_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _env_int(value: str | None, name: str) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number of hours") from None
+
+
+@overload
+def _absolute(base: Path, path: Path) -> Path: ...
+@overload
+def _absolute(base: Path, path: None) -> None: ...
+def _absolute(base: Path, path: Path | None) -> Path | None:
+    return None if path is None else (base / path).resolve()
+
+
+def _absolute_all(base: Path, paths: tuple[Path, ...] | None) -> tuple[Path, ...] | None:
+    if paths is None:
+        return None
+    unique: dict[Path, None] = dict.fromkeys((base / p).resolve() for p in paths)
+    return tuple(unique)

@@ -1,0 +1,160 @@
+"""Connections: which database (flags, environment variables, named environments), redaction of
+its URL, timeouts, and turning psycopg's errors into backout's.
+
+Every URL that reaches a message, a log line, an audit row or a file goes through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from backout.config import Environment, Settings
+from backout.errors import BackoutError, UsageError
+
+APPLICATION_NAME = "backout"
+DATABASE_URL_ENV = "DATABASE_URL"
+CONNECT_TIMEOUT = 10
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>postgres(?:ql)?://[^:/@\s]*):(?P<password>[^@\s]*)@")
+_PARAM_PASSWORD = re.compile(
+    r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every password in a database URL or conninfo replaced by ``***``."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}:***@", text)
+    return _PARAM_PASSWORD.sub(lambda m: f"{m['key']}***", text)
+
+
+class DatabaseError(BackoutError):
+    """The database refused or failed something (exit 1); carries the SQLSTATE when there is one."""
+
+    def __init__(self, message: str, *, sqlstate: str | None = None, hint: str | None = None):
+        super().__init__(redact(message), hint=hint)
+        self.sqlstate = sqlstate
+
+
+@dataclass(frozen=True)
+class Target:
+    """The database a command works on, and the named environment it belongs to, if any."""
+
+    url: str
+    environment: Environment | None = None
+
+    @property
+    def display(self) -> str:
+        return redact(self.url)
+
+    @property
+    def name(self) -> str:
+        """The environment's name, or the redacted URL's host and database."""
+        if self.environment is not None:
+            return self.environment.name
+        try:
+            params = conninfo_to_dict(self.url)
+        except psycopg.ProgrammingError:
+            return "database"
+        host = str(params.get("host") or "local")
+        return f"{host if not host.startswith('/') else 'local'}/{params.get('dbname', '')}"
+
+
+def resolve_target(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    database_url: str | None = None,
+    env_name: str | None = None,
+) -> Target:
+    """``--database-url``, or ``--env NAME`` (its configured variable), or ``DATABASE_URL``."""
+    if database_url and env_name:
+        raise UsageError(
+            "both --database-url and --env were given", hint="give one: --env NAME or the URL"
+        )
+    if database_url:
+        return Target(database_url)
+    if env_name:
+        environment = settings.environments.get(env_name)
+        if environment is None:
+            known = sorted(settings.environments)
+            close = [k for k in known if k.startswith(env_name)] or difflib.get_close_matches(
+                env_name, known, n=1
+            )
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else (
+                    f"configured: {', '.join(known)}"
+                    if known
+                    else "add [tool.backout.environments.<name>] with url_env"
+                )
+            )
+            raise UsageError(f"unknown environment {env_name!r}", hint=hint)
+        url = environ.get(environment.url_env)
+        if not url:
+            raise UsageError(
+                f"environment {env_name!r} takes its database URL from {environment.url_env}, "
+                "which is not set",
+                hint=f"export {environment.url_env}=postgresql://...",
+            )
+        return Target(url, environment)
+    url = environ.get(DATABASE_URL_ENV)
+    if url:
+        return Target(url)
+    raise UsageError(
+        "no database given", hint="pass --database-url URL, --env NAME, or set DATABASE_URL"
+    )
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A connection named ``backout`` in ``pg_stat_activity``; a one-line error when unreachable."""
+    try:
+        conninfo = make_conninfo(
+            url, application_name=APPLICATION_NAME, connect_timeout=CONNECT_TIMEOUT
+        )
+        return psycopg.connect(conninfo, autocommit=autocommit)
+    except psycopg.Error as exc:
+        raise DatabaseError(
+            f"cannot connect to {redact(url)}: {first_line(exc)}",
+            sqlstate=getattr(exc, "sqlstate", None),
+            hint="check the URL and that the server is up",
+        ) from None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def set_timeouts(
+    conn: psycopg.Connection[Any], *, lock_timeout: float, statement_timeout: float | None
+) -> None:
+    """Session settings for the connection that runs migration SQL."""
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (_ms(lock_timeout),))
+    if statement_timeout is not None:
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (_ms(statement_timeout),))
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+_DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|min|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, *, option: str = "duration") -> float:
+    """``"5s"``, ``"500ms"``, ``"2m"``, ``"30"`` (seconds) -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(
+            f"{option} {text!r} is not a duration", hint="use e.g. 500ms, 5s, 2m or 1h"
+        )
+    return float(match["value"]) * _UNITS[match["unit"]]

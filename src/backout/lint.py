@@ -1,0 +1,380 @@
+"""Lint rules over migration files, one at a time and as a set. Pure: parsed files in, findings out.
+
+Each finding has a rule id, a severity, a file, a line and a message that says how to fix it.
+``RULES`` documents every rule; the README's table is checked against it by the tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import pairwise
+from pathlib import Path
+from typing import Protocol
+
+from backout.catalog import Entry, entries_for_paths, map_entries, neighbours, project_catalog
+from backout.config import Settings
+from backout.errors import MalformedMigrationError
+from backout.migration_file import NAME_PATTERN, REQUIRED_HEADER, STUB_MARKER, MigrationFile
+from backout.statements import Flag, Statement
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    file: Path
+    line: int
+    message: str
+
+
+class Versioned(Protocol):
+    """What the checks over a set of migrations look at: a catalog entry or a parsed file."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def folder(self) -> Path: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def number(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    summary: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("unreadable", Severity.ERROR, "the file is not UTF-8 text or cannot be read"),
+        Rule("name-format", Severity.ERROR, "file name is not <NNN>_<snake_case>.sql"),
+        Rule("duplicate-version", Severity.ERROR, "two migrations share a version in a folder"),
+        Rule(
+            "duplicate-version-across-folders",
+            Severity.WARNING,
+            "the same version in two folders (refer to them by path)",
+        ),
+        Rule("version-gap", Severity.WARNING, "a version is skipped in the sequence"),
+        Rule("header-missing", Severity.ERROR, "a required header field is missing"),
+        Rule("header-mismatch", Severity.WARNING, "`-- Migration:` does not name the file"),
+        Rule("header-placeholder", Severity.WARNING, "a header field still says TODO"),
+        Rule("forward-empty", Severity.ERROR, "the migration has no SQL statement"),
+        Rule("unfinished-stub", Severity.ERROR, "a fix-forward stub not written yet"),
+        Rule("sql-syntax", Severity.ERROR, "PostgreSQL's parser rejects the SQL"),
+        Rule("psql-meta-command", Severity.ERROR, "a psql meta-command such as \\i or \\set"),
+        Rule("rollback-missing", Severity.ERROR, "no ROLLBACK section, or one with no SQL"),
+        Rule("rollback-unparseable", Severity.ERROR, "rollback text is neither SQL nor a note"),
+        Rule("rollback-unterminated", Severity.ERROR, "rollback SQL without its ';'"),
+        Rule("rollback-uncommented", Severity.ERROR, "SQL after the ROLLBACK heading would run"),
+        Rule(
+            "rollback-data-loss",
+            Severity.ERROR,
+            "the rollback destroys data without a WARNING or backup note",
+        ),
+        Rule(
+            "forward-data-loss",
+            Severity.ERROR,
+            "a destructive change without a documented data-preservation note",
+        ),
+        Rule("non-transactional", Severity.WARNING, "a statement that cannot run in a transaction"),
+        Rule("transaction-control", Severity.WARNING, "BEGIN/COMMIT inside a migration"),
+    )
+}
+
+_WARNING_NOTE = re.compile(r"\b(warning|back ?up|data loss|lose|lost|irreversible)", re.I)
+_PRESERVATION_NOTE = re.compile(
+    r"\b(back ?up|preserv|data loss|archiv|snapshot|restor|copied|irreversible)", re.I
+)
+_IRREVERSIBLE = re.compile(r"\b(irreversible|cannot be (rolled back|undone)|no rollback)", re.I)
+_PLACEHOLDER = re.compile(r"^(todo|tbd|fixme|<.*>)$", re.I)
+
+
+def finding(rule: str, file: Path, line: int, message: str) -> Finding:
+    return Finding(rule, RULES[rule].severity, file, line, message)
+
+
+def lint(migrations: Sequence[MigrationFile]) -> list[Finding]:
+    """Every finding for ``migrations``, checked one by one and as a set, in file order."""
+    findings = [f for m in migrations for f in lint_file(m)]
+    findings.extend(f for check in SET_CHECKS for f in check(migrations))
+    return sorted(findings, key=_order)
+
+
+def lint_file(m: MigrationFile) -> list[Finding]:
+    """The findings of the checks that look at one file alone."""
+    return [f for check in FILE_CHECKS for f in check(m)]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``backout lint`` checked and found."""
+
+    files: int
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+
+def lint_entries(entries: Sequence[Entry], neighbours: Sequence[Entry] = ()) -> Report:
+    """Read and lint ``entries``; a file backout cannot read at all is a finding, not a crash.
+
+    The checks over the set (duplicate versions, gaps) also see ``neighbours``, the other
+    migrations of the same folders, but only findings about ``entries`` are reported. Files are
+    read and checked in worker processes when there are many (:func:`map_entries`); the checks
+    over the set need only their names.
+    """
+    findings = [f for found in map_entries(_read_and_lint, entries) for f in found]
+    chosen = {e.path for e in entries}
+    everything = [*entries, *(e for e in neighbours if e.path not in chosen)]
+    findings.extend(f for check in SET_CHECKS for f in check(everything) if f.file in chosen)
+    return Report(files=len(entries), findings=sorted(findings, key=_order))
+
+
+def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> Report:
+    """``backout lint``: the named files and folders, or every configured folder."""
+    catalog = project_catalog(settings, must_exist=not paths)
+    if not paths:
+        return lint_entries(catalog.entries)
+    chosen = entries_for_paths(catalog, paths)
+    return lint_entries(chosen, neighbours(chosen))
+
+
+def _read_and_lint(entry: Entry) -> list[Finding]:
+    try:
+        migration = entry.read()
+    except MalformedMigrationError as exc:
+        return [finding("unreadable", exc.path, exc.line or 1, exc.reason)]
+    return lint_file(migration)
+
+
+def _order(f: Finding) -> tuple[str, int, str]:
+    return (str(f.file), f.line, f.rule)
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.severity is Severity.ERROR for f in findings)
+
+
+def check_name(m: MigrationFile) -> Iterator[Finding]:
+    if not NAME_PATTERN.match(m.path.name):
+        yield finding(
+            "name-format",
+            m.path,
+            1,
+            f"{m.path.name} does not follow <version>_<description>.sql (three-digit version, "
+            "snake_case description, e.g. 007_add_widgets.sql); rename it before it is applied",
+        )
+
+
+def check_header(m: MigrationFile) -> Iterator[Finding]:
+    for key in REQUIRED_HEADER:
+        value = m.header_value(key)
+        if value is None:
+            yield finding(
+                "header-missing",
+                m.path,
+                1,
+                f"the header has no `-- {key}:` line; add it to the comment block at the top",
+            )
+        elif _PLACEHOLDER.match(value):
+            yield finding(
+                "header-placeholder",
+                m.path,
+                m.header_line(key),
+                f"`-- {key}:` says {value!r}; fill it in",
+            )
+    named = m.header_value("Migration")
+    if named is not None and named.removesuffix(".sql") != m.name:
+        yield finding(
+            "header-mismatch",
+            m.path,
+            m.header_line("Migration"),
+            f"`-- Migration: {named}` does not match the file name {m.path.name}; make them agree",
+        )
+
+
+def check_problems(m: MigrationFile) -> Iterator[Finding]:
+    """What parsing found: syntax errors, meta-commands, unreadable rollback text."""
+    for problem in m.all_problems:
+        in_sibling = problem in m.rollback.problems and m.rollback.path not in (None, m.path)
+        file = m.rollback.path if in_sibling and m.rollback.path else m.path
+        yield finding(problem.code, file, problem.line, problem.message)
+
+
+def check_stub(m: MigrationFile) -> Iterator[Finding]:
+    if m.is_stub:
+        yield finding(
+            "unfinished-stub",
+            m.path,
+            1,
+            f"this fix-forward stub still holds its `-- {STUB_MARKER}` placeholder: write the "
+            "corrected change and its ROLLBACK section, then delete that line",
+        )
+
+
+def check_forward(m: MigrationFile) -> Iterator[Finding]:
+    if not m.statements and not any(p.code == "sql-syntax" for p in m.problems):
+        yield finding(
+            "forward-empty", m.path, 1, "no SQL statement to apply; write the migration's SQL"
+        )
+    added = {column for s in m.statements for column in s.added_columns}
+    destructive = [
+        s for s in m.statements if s.has(Flag.DESTROYS_DATA) and not _fills_new_columns(s, added)
+    ]
+    if destructive and any(_PRESERVATION_NOTE.search(c) for c in m.comments):
+        destructive = []
+    for statement in destructive:
+        yield finding(
+            "forward-data-loss",
+            m.path,
+            statement.line,
+            f"{_losses(statement)} changes or destroys existing data and the file documents "
+            "no data-preservation strategy; add a comment such as `-- Data preservation: "
+            "<backup, copy table or reversible backfill>` (strategy rule 3)",
+        )
+    yield from _flag_findings(m.path, m.statements)
+
+
+def check_rollback(m: MigrationFile) -> Iterator[Finding]:
+    rollback = m.rollback
+    file = rollback.path or m.path
+    if not rollback.found:
+        yield finding(
+            "rollback-missing",
+            m.path,
+            1,
+            "no ROLLBACK section: add the commented ROLLBACK block at the end of the file "
+            f"(or a {m.name}.rollback.sql beside it) with the SQL that undoes this migration",
+        )
+        return
+    if not rollback.statements and not rollback.problems:
+        if any(_IRREVERSIBLE.search(note) for note in rollback.notes):
+            return  # documented as irreversible: said, not forgotten
+        yield finding(
+            "rollback-missing",
+            file,
+            rollback.line or 1,
+            "the ROLLBACK section holds no SQL statement: add the statements that undo this "
+            "migration as `--   <sql>;` lines, or say why it is irreversible",
+        )
+    warned = any(_WARNING_NOTE.search(note) for note in rollback.notes)
+    for statement in rollback.statements:
+        if statement.has(Flag.DESTROYS_DATA) and not warned:
+            yield finding(
+                "rollback-data-loss",
+                file,
+                statement.line,
+                f"the rollback runs {_losses(statement)} but the section has no WARNING or backup "
+                "note; add e.g. `-- WARNING: This will delete all <what> data. Backup before "
+                "rollback.`",
+            )
+    yield from _flag_findings(file, rollback.statements)
+
+
+def _flag_findings(file: Path, statements: Sequence[Statement]) -> Iterator[Finding]:
+    for statement in statements:
+        if statement.has(Flag.NON_TRANSACTIONAL):
+            yield finding(
+                "non-transactional",
+                file,
+                statement.line,
+                f"{statement.non_transactional_reason} cannot run inside a transaction: backout "
+                "runs it on its own, so a failure can leave a half-done change; keep it in a "
+                "migration of its own",
+            )
+        if statement.has(Flag.TRANSACTION_CONTROL):
+            yield finding(
+                "transaction-control",
+                file,
+                statement.line,
+                f"{statement.sql.split()[0].upper()} inside a migration: backout runs each "
+                "migration in a transaction of its own; remove it",
+            )
+
+
+def check_versions(migrations: Sequence[Versioned]) -> Iterator[Finding]:
+    by_folder: dict[Path, list[Versioned]] = defaultdict(list)
+    for m in migrations:
+        if m.number is not None:
+            by_folder[m.folder].append(m)
+    seen: dict[int, list[Versioned]] = defaultdict(list)
+    for folder_migrations in by_folder.values():
+        by_number: dict[int, list[Versioned]] = defaultdict(list)
+        for m in folder_migrations:
+            by_number[m.number or 0].append(m)
+        for number, group in sorted(by_number.items()):
+            for m in group[1:]:
+                others = ", ".join(o.path.name for o in group if o is not m)
+                yield finding(
+                    "duplicate-version",
+                    m.path,
+                    1,
+                    f"version {m.version} is also used by {others}; renumber the newer one",
+                )
+            seen[number].append(group[0])
+        numbers = sorted(by_number)
+        for before, after in pairwise(numbers):
+            if after - before > 1:
+                m = by_number[after][0]
+                yield finding(
+                    "version-gap",
+                    m.path,
+                    1,
+                    f"versions {before + 1:03d}..{after - 1:03d} are missing before {m.path.name}"
+                    "; renumber, or ignore this if they were removed on purpose",
+                )
+    for group in seen.values():
+        folders = {m.folder for m in group}
+        if len(folders) > 1:
+            for m in group[1:]:
+                yield finding(
+                    "duplicate-version-across-folders",
+                    m.path,
+                    1,
+                    f"version {m.version} also exists in {group[0].folder.name}/ "
+                    f"({group[0].path.name}); name these migrations by path",
+                )
+
+
+def _fills_new_columns(statement: Statement, added: set[tuple[str, str]]) -> bool:
+    """An UPDATE that only sets columns the same migration adds overwrites no existing data."""
+    return all(
+        loss.action == "UPDATE"
+        and bool(loss.columns)
+        and all((loss.target, column) in added for column in loss.columns)
+        for loss in statement.data_loss
+    )
+
+
+def _losses(statement: Statement) -> str:
+    return ", ".join(loss.describe() for loss in statement.data_loss) or statement.kind
+
+
+FILE_CHECKS: tuple[Callable[[MigrationFile], Iterator[Finding]], ...] = (
+    check_name,
+    check_header,
+    check_problems,
+    check_stub,
+    check_forward,
+    check_rollback,
+)
+SET_CHECKS: tuple[Callable[[Sequence[Versioned]], Iterator[Finding]], ...] = (check_versions,)

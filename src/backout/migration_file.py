@@ -1,0 +1,210 @@
+"""One migration file: its name, header, forward statements, documented rollback and checksums.
+
+:func:`parse_migration` is pure (bytes in, :class:`MigrationFile` out); :func:`read_migration`
+reads the file and the sibling files the rollback sources ask for, then calls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backout.errors import MalformedMigrationError
+from backout.rollback import (
+    SOURCES,
+    MigrationText,
+    Rollback,
+    RollbackSource,
+    find_rollback,
+    sibling_names,
+)
+from backout.statements import (
+    LineKind,
+    Problem,
+    SqlSyntaxError,
+    Statement,
+    blank_meta_commands,
+    meta_command_problems,
+    split,
+)
+
+NAME_PATTERN = re.compile(r"^(?P<version>\d{3,})_(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
+_LOOSE_VERSION = re.compile(r"^(?P<version>\d+)")
+_HEADER_FIELD = re.compile(r"^--\s*(?P<key>[A-Za-z][A-Za-z0-9 _/-]{0,39}?)\s*:\s*(?P<value>.*)$")
+STUB_MARKER = "BACKOUT-STUB:"
+"""A comment starting with this marks a fix-forward stub that is not written yet."""
+REQUIRED_HEADER = ("Migration", "Purpose", "Phase", "Checklist")
+ROLLBACK_SUFFIXES = (".rollback.sql", ".down.sql")
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """Everything backout knows about one migration file, read without a database."""
+
+    path: Path
+    folder: Path
+    name: str
+    """The file name without ``.sql``: ``004_alter_events_add_impact_score``."""
+    version: str | None
+    """The leading digits as written (``004``); ``None`` when the name has none."""
+    header: Mapping[str, str]
+    header_lines: Mapping[str, int]
+    """The line of each header field."""
+    statements: tuple[Statement, ...]
+    rollback: Rollback
+    checksum: str
+    """SHA-256 of the file's bytes."""
+    comments: tuple[str, ...] = ()
+    """The forward section's comment lines (documentation, data-preservation notes)."""
+    problems: tuple[Problem, ...] = field(default=())
+    """What backout cannot accept in the forward section (syntax, psql meta-commands, ...)."""
+
+    @property
+    def number(self) -> int | None:
+        return int(self.version) if self.version is not None else None
+
+    @property
+    def all_problems(self) -> tuple[Problem, ...]:
+        """The forward section's problems and the rollback's, in line order."""
+        return tuple(sorted((*self.problems, *self.rollback.problems), key=lambda p: p.line))
+
+    @property
+    def is_stub(self) -> bool:
+        """Whether the file still holds a ``-- BACKOUT-STUB:`` placeholder (unfinished)."""
+        return any(c.startswith(STUB_MARKER) for c in self.comments)
+
+    def header_value(self, key: str) -> str | None:
+        """A header field by name, ignoring case."""
+        for name, value in self.header.items():
+            if name.lower() == key.lower():
+                return value
+        return None
+
+    def header_line(self, key: str) -> int:
+        """The line of a header field by name, ignoring case (1 when it is missing)."""
+        for name, line in self.header_lines.items():
+            if name.lower() == key.lower():
+                return line
+        return 1
+
+
+def is_migration_name(name: str) -> bool:
+    """Whether a file name in a migrations folder is a migration (not a rollback or other file)."""
+    return name.endswith(".sql") and not name.endswith(ROLLBACK_SUFFIXES)
+
+
+def parse_migration(
+    path: Path,
+    data: bytes,
+    *,
+    folder: Path | None = None,
+    siblings: Mapping[str, str] | None = None,
+    sources: tuple[RollbackSource, ...] = SOURCES,
+) -> MigrationFile:
+    """Parse a migration file's bytes. Pure: ``siblings`` holds the text of the files beside it."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MalformedMigrationError(
+            path, "is not UTF-8 text; save it as UTF-8", line=line
+        ) from None
+    text = text.replace("\r\n", "\n")
+    source = MigrationText(path, text, siblings or {})
+    found = find_rollback(source, sources)
+    lines = source.lines
+    end = found.forward_end_line - 1 if found.forward_end_line else len(lines)
+    forward_lines, kinds = lines[:end], source.kinds[:end]
+    forward = "\n".join(forward_lines)
+    problems = [*meta_command_problems(kinds), *found.problems]
+    if source.statements is not None:  # the whole file parsed: its forward part is what precedes
+        statements = tuple(s for s in source.statements if s.line <= end)
+    else:
+        try:
+            statements = split(blank_meta_commands(forward, kinds))
+        except SqlSyntaxError as exc:
+            statements = ()
+            problems.append(exc.problem)
+    stem = path.name.removesuffix(".sql")
+    version = _LOOSE_VERSION.match(stem)
+    header = parse_header(lines)
+    return MigrationFile(
+        path=path,
+        folder=folder or path.parent,
+        name=stem,
+        version=version.group("version") if version else None,
+        header=header.fields,
+        header_lines=header.lines,
+        statements=statements,
+        rollback=found.rollback,
+        checksum=hashlib.sha256(data).hexdigest(),
+        comments=tuple(
+            line.lstrip()[2:].strip()
+            for line, kind in zip(forward_lines, kinds, strict=True)
+            if kind is LineKind.COMMENT
+        ),
+        problems=tuple(sorted(problems, key=lambda p: p.line)),
+    )
+
+
+def read_migration(
+    path: Path, *, folder: Path | None = None, sources: tuple[RollbackSource, ...] = SOURCES
+) -> MigrationFile:
+    """Read and parse one migration file and the sibling files its rollback may live in."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MalformedMigrationError(path, f"cannot be read: {exc.strerror}") from None
+    siblings: dict[str, str] = {}
+    for name in sibling_names(path, sources):
+        sibling = path.with_name(name)
+        if sibling.is_file():
+            try:
+                siblings[name] = sibling.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+            except (OSError, UnicodeDecodeError):
+                raise MalformedMigrationError(sibling, "cannot be read as UTF-8 text") from None
+    return parse_migration(path, data, folder=folder, siblings=siblings, sources=sources)
+
+
+@dataclass(frozen=True)
+class Header:
+    """The ``-- Key: value`` fields that open a migration file, and the line of each."""
+
+    fields: Mapping[str, str]
+    lines: Mapping[str, int]
+
+
+def parse_header(lines: list[str]) -> Header:
+    """The ``-- Key: value`` lines of the comment block that opens the file.
+
+    The block ends at the first blank line after a field, or at the first line of code. An
+    indented comment line continues the previous field's value.
+    """
+    header: dict[str, str] = {}
+    numbers: dict[str, int] = {}
+    last: str | None = None
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if not stripped:
+            if header:
+                break
+            continue
+        if not stripped.startswith("--"):
+            break
+        match = _HEADER_FIELD.match(stripped)
+        if match and match.group("value").strip() and not _looks_like_sql(match.group("key")):
+            last = match.group("key").strip()
+            header[last] = match.group("value").strip()
+            numbers[last] = number
+        elif last and stripped[2:].startswith(("   ", "\t")) and stripped[2:].strip():
+            header[last] = f"{header[last]} {stripped[2:].strip()}"
+        else:
+            last = None
+    return Header(header, numbers)
+
+
+def _looks_like_sql(key: str) -> bool:
+    return key.strip().upper().startswith(("SELECT ", "UPDATE ", "INSERT ", "DELETE "))

@@ -1,0 +1,150 @@
+"""The postmortem file of an incident: YAML front matter and a Markdown body.
+
+The front matter is written by PyYAML (``safe_dump``), never by string formatting, so text a
+person typed (a reason holding a newline and ``review_due: ...``) stays a string and cannot
+break it. The body comes from the ``postmortem.md.j2`` template. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from backout.templating import render
+
+TEMPLATE = "postmortem.md.j2"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline: when (UTC) and what happened."""
+
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    title: str
+    owner: str
+    due: date
+    status: str = "open"
+
+
+@dataclass(frozen=True)
+class Postmortem:
+    """What the postmortem file records; :func:`render_postmortem` turns it into the file."""
+
+    id: str
+    title: str
+    severity: str
+    environment: str
+    migration: str
+    owner: str
+    reason: str
+    operator: str
+    started_at: datetime
+    status: str = "draft"
+    rolled_back_at: datetime | None = None
+    review_due: datetime | None = None
+    review_window_hours: int = 72
+    approved_by: str | None = None
+    fix_forward: str | None = None
+    backup: str | None = None
+    backup_waiver: str | None = None
+    audit_event: int | None = None
+    rollback_sql: str = ""
+    rollback_sha256: str | None = None
+    introduced_by: str | None = None
+    """The commit that added the migration, as context (blameless)."""
+    timeline: tuple[Entry, ...] = ()
+    action_items: tuple[ActionItem, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_entry(self, at: datetime, text: str) -> Postmortem:
+        return replace(self, timeline=(*self.timeline, Entry(at, text)))
+
+
+def front_matter(pm: Postmortem) -> dict[str, Any]:
+    """The front matter, with stable keys, times in UTC ISO 8601."""
+    return {
+        "id": pm.id,
+        "title": pm.title,
+        "status": pm.status,
+        "severity": pm.severity,
+        "environment": pm.environment,
+        "migration": pm.migration,
+        "owner": pm.owner,
+        "reason": pm.reason,
+        "started_at": _iso(pm.started_at),
+        "rolled_back_at": _iso(pm.rolled_back_at),
+        "review_due": _iso(pm.review_due),
+        "review_window_hours": pm.review_window_hours,
+        "clock": "wall",
+        "approved_by": pm.approved_by,
+        "fix_forward": pm.fix_forward,
+        "backup": pm.backup,
+        "backup_waiver": pm.backup_waiver,
+        "audit_event": pm.audit_event,
+        "action_items": [
+            {"title": a.title, "owner": a.owner, "due": a.due.isoformat(), "status": a.status}
+            for a in pm.action_items
+        ],
+        "history": [{"status": "draft", "at": _iso(pm.started_at), "by": pm.operator}],
+        "timeline": [{"at": _iso(e.at), "text": e.text} for e in pm.timeline],
+        **pm.extra,
+    }
+
+
+def timeline_from(front: dict[str, Any]) -> tuple[Entry, ...]:
+    """The timeline a postmortem's front matter records (to continue an interrupted incident)."""
+    entries = []
+    for item in front.get("timeline") or ():
+        if isinstance(item, dict) and item.get("at") and item.get("text"):
+            at = datetime.fromisoformat(str(item["at"]).replace("Z", "+00:00"))
+            entries.append(Entry(at, str(item["text"])))
+    return tuple(entries)
+
+
+def render_postmortem(pm: Postmortem, templates: Path | None = None) -> str:
+    """The whole file: ``---``, the YAML front matter, ``---``, then the templated body."""
+    yaml_text = yaml.safe_dump(
+        front_matter(pm), sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    body = render(TEMPLATE, {"pm": pm, "entries": pm.timeline}, templates)
+    return f"---\n{yaml_text}---\n\n{body}"
+
+
+def write_postmortem(path: Path, pm: Postmortem, templates: Path | None = None) -> None:
+    """Write the file atomically: a temporary file in the same folder, then a rename."""
+    text = render_postmortem(pm, templates)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_front_matter(text: str) -> dict[str, Any]:
+    """The front matter of a postmortem file's text; ``{}`` when there is none."""
+    if not text.startswith("---\n"):
+        return {}
+    end = text.find("\n---", 4)
+    if end < 0:
+        return {}
+    data = yaml.safe_load(text[4:end])
+    return data if isinstance(data, dict) else {}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
