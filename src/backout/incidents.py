@@ -46,7 +46,7 @@ def in_words(delta: timedelta) -> str:
     size = abs(seconds)
     if size < 3600:
         amount = f"{max(1, round(size / 60))} min"
-    elif size < 48 * 3600:
+    elif size < 96 * 3600:  # a 72-hour review window reads as hours
         amount = f"{round(size / 3600)} h"
     else:
         amount = f"{round(size / 86400)} d"

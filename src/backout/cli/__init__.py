@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import typer
 
 from backout.cli import database as _database  # noqa: F401  (registers its commands)
+from backout.cli import demo as _demo  # noqa: F401  (registers its commands)
+from backout.cli import emergency as _emergency  # noqa: F401  (registers its commands)
 from backout.cli import migrations as _migrations  # noqa: F401  (registers its commands)
 from backout.cli.app import app
 from backout.errors import BackoutError, ExitCode

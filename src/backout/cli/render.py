@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backout.emergency import Result as EmergencyResult
+from backout.incidents import in_words
 from backout.lifecycle import Outcome, Plan
 from backout.lint import Finding, Report, Severity
 from backout.migration_file import MigrationFile
@@ -261,7 +264,9 @@ def plan_text(plan: Plan) -> str:
     out = [f"{plan.action} on {plan.target.name} ({plan.target.display}):"]
     for migration, statements in plan.steps:
         out.append(f"  {migration.name}")
-        out += [f"    {line}" for line in statements_sql(statements).splitlines()]
+        out += [f"  {line}" for line in _statements_text(statements)]
+        if plan.action != "apply":
+            out += [f"    ! {note}" for note in migration.rollback.notes]
     out += [f"  warning: {w}" for w in plan.warnings]
     return "\n".join(out)
 
@@ -299,4 +304,124 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
         return "\n".join(out)
     verb = {"apply": "Applied", "rollback": "Rolled back", "baseline": "Baselined"}[plan.action]
     out.append(f"{verb} {', '.join(outcome.done)} on {plan.target.name}.")
+    return "\n".join(out)
+
+
+def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
+    """``backout emergency --json``: stable keys, see the README."""
+    return {
+        "incident_id": result.incident_id,
+        "migration": result.migration.name,
+        "environment": result.environment,
+        "dry_run": result.dry_run,
+        "rollback": {
+            "statements": [_statement_json(s) for s in result.statements],
+            "notes": list(result.migration.rollback.notes),
+            "sha256": result.sql_sha256,
+            "outcome": "rehearsed" if result.dry_run else "rolled_back",
+            "rehearsal": result.rehearsal,
+        },
+        "postmortem": display(result.postmortem) if result.postmortem else None,
+        "fix_forward": display(result.fix_forward) if result.fix_forward else None,
+        "backup": _backup_json(result, display),
+        "review_due": result.review_due.isoformat() if result.review_due else None,
+        "audit_event": result.audit_event,
+        "git": {
+            "branch": result.git.branch,
+            "commit": result.git.commit,
+            "files": list(result.git.files),
+        }
+        if result.git
+        else None,
+        "warnings": result.warnings,
+    }
+
+
+def _backup_json(result: EmergencyResult, display: Display) -> dict[str, Any] | None:
+    """What was backed up (with rows, bytes, SHA-256), or in a dry run what would be."""
+    if result.backup is not None and result.backup_folder is not None:
+        return {
+            "folder": display(result.backup_folder),
+            "items": [
+                {
+                    "table": i.table,
+                    "columns": list(i.columns),
+                    "reason": i.reason,
+                    "file": i.file,
+                    "rows": i.rows,
+                    "bytes": i.bytes,
+                    "sha256": i.sha256,
+                }
+                for i in result.backup.items
+            ],
+            "warnings": list(result.backup.warnings),
+        }
+    if result.backup_plan is not None:
+        return {
+            "folder": display(result.backup_folder) if result.backup_folder else None,
+            "items": [
+                {
+                    "table": i.table,
+                    "columns": list(i.columns),
+                    "reason": i.reason,
+                    "file": i.file,
+                    "estimated_rows": i.estimated_rows,
+                }
+                for i in result.backup_plan.items
+            ],
+            "warnings": list(result.backup_plan.warnings),
+        }
+    if result.backup_folder is not None:
+        return {"folder": display(result.backup_folder), "items": [], "warnings": []}
+    return None
+
+
+def emergency_text(result: EmergencyResult, display: Display) -> str:
+    """The summary an on-call engineer reads at 3 a.m.: what ran, where things are, what next."""
+    out = [f"warning: {w}" for w in result.warnings]
+    name = result.migration.name
+    if result.dry_run:
+        out.append(f"Dry run of the emergency rollback of {name} on {result.environment}:")
+        out += _statements_text(result.statements)
+        out += [f"  ! {note}" for note in result.migration.rollback.notes]
+        if result.backup_plan is not None:
+            out.append("The backup would hold:")
+            out += [
+                f"  {i.table} ({', '.join(i.columns)}), about {i.estimated_rows} rows: {i.reason}"
+                for i in result.backup_plan.items
+            ] or ["  nothing: the rollback destroys no table data"]
+            out += [f"  note: {w}" for w in result.backup_plan.warnings]
+        out.append("Rehearsal, in a transaction that was rolled back:")
+        out += [f"  {line}" for line in result.rehearsal]
+        out.append("Nothing was changed, written or committed.")
+        return "\n".join(out)
+    out.append(f"{result.incident_id}: rolled back {name} on {result.environment}")
+    out += _statements_text(result.statements)
+    out += [f"  ! {note}" for note in result.migration.rollback.notes]
+    if result.audit_event is not None:
+        out.append(f"audit event {result.audit_event}, SHA-256 of the SQL {result.sql_sha256}")
+    if result.backup_folder:
+        out.append(f"backup      {display(result.backup_folder)}/ (RESTORE.md says how)")
+        for item in result.backup.items if result.backup else ():
+            out.append(f"  {item.file}: {item.table}, {item.rows} rows, {item.bytes} bytes")
+    if result.postmortem:
+        out.append(f"postmortem  {display(result.postmortem)}")
+    if result.fix_forward:
+        out.append(f"fix-forward {display(result.fix_forward)} (an unfinished stub)")
+    if result.git:
+        out.append(f"committed   both on branch {result.git.branch} ({result.git.commit[:12]})")
+    if result.review_due:
+        local = result.review_due.astimezone()
+        out.append(
+            f"Review due by {local:%Y-%m-%d %H:%M %Z} "
+            f"({in_words(result.review_due - datetime.now(UTC))})."
+        )
+    steps = ["fill in the postmortem: impact, detection, root cause, lessons"]
+    if result.fix_forward:
+        steps.append(f"write the corrected change in {display(result.fix_forward)}")
+    if result.git:
+        steps.append(f"push the branch for review: git push -u origin {result.git.branch}")
+    steps.append("hold the postmortem review before the deadline")
+    out.append("Next:")
+    out += [f"  {n}. {text}" for n, text in enumerate(steps, start=1)]
     return "\n".join(out)

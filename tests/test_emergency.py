@@ -1,0 +1,277 @@
+"""The emergency procedure end to end: real PostgreSQL, real files, a real git repository."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from backout import emergency as procedure
+from backout import lifecycle
+from backout.approval import Operator
+from backout.config import Settings, load_settings
+from backout.db import Target
+from backout.errors import ExitCode, RefusedError, UsageError
+from backout.lint import lint_file
+from backout.migration_file import read_migration
+from backout.postmortem import read_front_matter
+from backout.runner import BlockedError, RunOptions, StatementFailedError
+from tests.helpers import git_commit
+
+SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
+ME = Operator("Ada Lovelace <ada@example.com>")
+FAST = RunOptions(lock_wait=0.5, lock_timeout=0.2, lock_retries=1, backoff=0.05)
+SEED = """
+INSERT INTO markets (slug, title, category, status) VALUES ('m1', 'Market', 'economy', 'open');
+INSERT INTO jobs (kind, payload, priority) VALUES ('payout', '{"user": 7}', 5), ('digest', '{}', 0);
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(SAMPLES, tmp_path / "migrations")
+    (tmp_path / "backout.toml").write_text('migrations = ["migrations"]\n')
+    files = {str(p.relative_to(tmp_path)): p.read_text() for p in tmp_path.rglob("*.*")}
+    git_commit(tmp_path, files, "Add the migrations", at="2026-11-20T10:00:00+00:00")
+    return tmp_path
+
+
+@pytest.fixture
+def settings(project: Path) -> Settings:
+    return load_settings(project, environ={})
+
+
+@pytest.fixture
+def target(database_url: str, settings: Settings) -> Target:
+    target = Target(database_url)
+    lifecycle.apply(settings, target, ME)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(SEED)
+    return target
+
+
+def rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchall()
+
+
+def run(settings: Settings, target: Target, reference: str = "006", **kw: Any) -> procedure.Result:
+    options = kw.pop("options", None)
+    request = procedure.Request(
+        reference=reference, reason=kw.pop("reason", "claims stalled"), **kw
+    )
+    return procedure.emergency(settings, target, ME, request, options=options)
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=project, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_the_whole_procedure_on_a_sample_migration(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    result = run(settings, target)
+
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    assert result.incident_id == f"INC-{day}-01"
+    # the database: column gone, history row gone, audit row with the incident
+    assert rows(
+        target.url, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"
+    ) == [(0,)]
+    assert rows(target.url, "SELECT count(*) FROM schema_migrations WHERE version = '006'") == [
+        (0,)
+    ]
+    audit = rows(
+        target.url,
+        "SELECT action, outcome, details->>'incident', details->>'review_due' "
+        "FROM backout_audit_event ORDER BY id DESC LIMIT 1",
+    )
+    assert audit[0][:3] == ("emergency", "success", result.incident_id)
+    # the postmortem
+    assert result.postmortem is not None
+    front = read_front_matter(result.postmortem.read_text())
+    assert front["id"] == result.incident_id
+    assert front["status"] == "draft"
+    assert front["migration"] == "006_add_jobs_priority"
+    assert front["reason"] == "claims stalled"
+    assert result.rolled_back_at is not None
+    assert result.review_due == result.rolled_back_at + timedelta(hours=72)
+    assert front["review_due"] == audit[0][3].replace("+00:00", "Z")
+    assert front["fix_forward"] == "migrations/007_fix_add_jobs_priority.sql"
+    assert front["action_items"][0]["title"].startswith("Write, review and apply 007_fix")
+    text = result.postmortem.read_text()
+    assert "ran line 32: ALTER TABLE jobs DROP COLUMN IF EXISTS priority" in text
+    assert "backup done:" in text
+    # the backup, outside git
+    assert result.backup_folder == project / ".backout/backups" / result.incident_id
+    assert (result.backup_folder / "manifest.json").is_file()
+    # the fix-forward stub: lint and apply refuse it
+    stub = read_migration(project / "migrations/007_fix_add_jobs_priority.sql")
+    assert stub.is_stub
+    assert stub.header_value("Incident") == result.incident_id
+    assert stub.header_value("Supersedes") == "006_add_jobs_priority"
+    assert "unfinished-stub" in {f.rule for f in lint_file(stub)}
+    with pytest.raises(RefusedError, match=r"rolled back .* not re-applied silently"):
+        lifecycle.apply(settings, target, ME)
+    with pytest.raises(RefusedError, match="unfinished stub"):
+        lifecycle.apply(settings, target, ME, reapply=["006"])
+    # git: exactly the two files on incident/<id>
+    assert result.git is not None
+    assert result.git.branch == f"incident/{result.incident_id}"
+    changed = git(project, "diff", "--name-only", "HEAD", result.git.branch).split()
+    assert sorted(changed) == [
+        "migrations/007_fix_add_jobs_priority.sql",
+        f"ops/postmortems/{result.postmortem.name}",
+    ]
+
+
+def test_a_second_emergency_on_the_same_migration_is_refused_naming_the_incident(
+    settings: Settings, target: Target
+) -> None:
+    first = run(settings, target)
+
+    with pytest.raises(RefusedError) as caught:
+        run(settings, target)
+
+    assert caught.value.exit_code == ExitCode.REFUSED
+    assert f"incident {first.incident_id}" in str(caught.value)
+
+
+def test_the_engineers_own_work_is_left_exactly_as_it_was(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    (project / "notes.txt").write_text("untracked\n")
+    (project / "migrations/001_create_jobs.sql").write_text("-- edited, unstaged\n")
+    (project / "staged.txt").write_text("staged\n")
+    git(project, "add", "staged.txt")
+    before = (git(project, "status", "--porcelain"), (project / ".git/index").read_bytes())
+
+    result = run(settings, target)
+
+    assert result.git is not None
+    after_status = git(project, "status", "--porcelain")
+    assert (project / ".git/index").read_bytes() == before[1]
+    assert set(before[0].splitlines()) <= set(after_status.splitlines())
+    assert "staged.txt" not in git(project, "ls-tree", "-r", "--name-only", result.git.branch)
+
+
+def test_typed_text_cannot_break_the_front_matter(settings: Settings, target: Target) -> None:
+    reason = "oops\nreview_due: 1999-01-01T00:00:00Z\n---\nstatus: closed"
+
+    result = run(settings, target, reason=reason, owner="Eve\nstatus: closed")
+
+    assert result.postmortem is not None
+    front = read_front_matter(result.postmortem.read_text())
+    assert front["reason"] == reason
+    assert front["owner"] == "Eve\nstatus: closed"
+    assert front["status"] == "draft"
+    assert front["review_due"] != "1999-01-01T00:00:00Z"
+
+
+def test_a_dry_run_writes_nothing_and_changes_nothing(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    result = run(settings, target, dry_run=True)
+
+    assert result.rehearsal[-1].startswith("ok      line 32: ALTER TABLE jobs DROP COLUMN")
+    assert not (project / "ops").exists()
+    assert not (project / ".backout").exists()
+    assert rows(target.url, "SELECT count(*) FROM schema_migrations") == [(6,)]
+
+
+def test_no_documented_rollback_is_a_usage_error_saying_how_to_proceed(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    (project / "migrations/007_w.sql").write_text("CREATE TABLE w (id int);\n")
+    lifecycle.apply(settings, target, ME)
+
+    with pytest.raises(UsageError, match="documents no rollback SQL") as caught:
+        run(settings, target, reference="007")
+
+    assert "--rollback-file" in str(caught.value)
+
+
+def test_no_backup_needs_a_written_waiver(settings: Settings, target: Target) -> None:
+    with pytest.raises(UsageError, match="--backup-waiver"):
+        run(settings, target, no_backup=True)
+
+    result = run(settings, target, no_backup=True, backup_waiver="priorities are recomputed")
+
+    assert result.postmortem is not None
+    front = read_front_matter(result.postmortem.read_text())
+    assert front["backup_waiver"] == "priorities are recomputed"
+
+
+def test_a_database_without_history_needs_assume_applied(
+    project: Path, database_url: str, settings: Settings
+) -> None:
+    target = Target(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for path in sorted((project / "migrations").glob("*.sql")):
+            conn.execute(path.read_text())  # migrated by hand, as in Phase 1
+
+    with pytest.raises(RefusedError, match="--assume-applied"):
+        run(settings, target)
+    result = run(settings, target, assume_applied=True)
+
+    assert result.incident_id is not None
+
+
+def test_a_locked_table_fails_with_the_attempt_recorded_then_a_rerun_continues(
+    settings: Settings, target: Target
+) -> None:
+    with psycopg.connect(target.url) as blocker:
+        blocker.execute("LOCK TABLE jobs IN ACCESS SHARE MODE")
+        with pytest.raises(BlockedError) as caught:
+            run(settings, target, options=FAST)
+        blocker.rollback()
+    assert caught.value.exit_code == ExitCode.LOCKED
+    (postmortem,) = (settings.postmortems).glob("INC-*.md")
+    assert "rollback FAILED" in postmortem.read_text()
+    assert rows(target.url, "SELECT count(*) FROM schema_migrations") == [(6,)]
+
+    result = run(settings, target)
+
+    assert result.postmortem == postmortem
+    assert "re-run by" in postmortem.read_text()
+    assert "rollback FAILED" in postmortem.read_text()
+
+
+def test_a_backend_killed_mid_rollback_leaves_the_database_unchanged(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    path = project / "migrations/006_add_jobs_priority.sql"
+    path.write_text(
+        path.read_text().replace("--   DROP INDEX", "--   SELECT pg_sleep(30);\n--   DROP INDEX")
+    )
+
+    def terminate() -> None:
+        with psycopg.connect(target.url, autocommit=True) as killer:
+            for _ in range(200):
+                if killer.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'backout' AND query LIKE '%pg_sleep%'"
+                ).fetchall():
+                    return
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=terminate)
+    thread.start()
+    with pytest.raises(StatementFailedError):
+        run(settings, target, use_current_rollback=True)
+    thread.join()
+
+    assert rows(
+        target.url, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"
+    ) == [(1,)]
+    (postmortem,) = settings.postmortems.glob("INC-*.md")
+    assert "rollback FAILED" in postmortem.read_text()
