@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db bench bench-rollback clean
+.PHONY: setup demo test lint typecheck pytest test-db bench bench-rollback bench-backup clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,9 @@ bench: $(STAMP)
 
 bench-rollback: $(STAMP)
 	$(BIN)/python bench/rollback_overhead.py
+
+bench-backup: $(STAMP)
+	$(BIN)/python bench/backup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

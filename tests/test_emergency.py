@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from tests.helpers import git_commit
 SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
 ME = Operator("Ada Lovelace <ada@example.com>")
 FAST = RunOptions(lock_wait=0.5, lock_timeout=0.2, lock_retries=1, backoff=0.05)
+PRIORITY_COLUMNS = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"
 SEED = """
 INSERT INTO markets (slug, title, category, status) VALUES ('m1', 'Market', 'economy', 'open');
 INSERT INTO jobs (kind, payload, priority) VALUES ('payout', '{"user": 7}', 5), ('digest', '{}', 0);
@@ -275,3 +277,67 @@ def test_a_backend_killed_mid_rollback_leaves_the_database_unchanged(
     ) == [(1,)]
     (postmortem,) = settings.postmortems.glob("INC-*.md")
     assert "rollback FAILED" in postmortem.read_text()
+
+
+def test_the_seeds_example_rollback_trigger_function_and_table_cascade(
+    project: Path, database_url: str, settings: Settings
+) -> None:
+    target = Target(database_url)
+    lifecycle.apply(settings, target, ME, to="001")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO jobs (kind, payload) VALUES ('payout', '{\"user\": 7}')")
+        before = conn.execute("SELECT jobs::text FROM jobs").fetchall()
+
+    result = run(settings, target, reference="001")
+
+    assert rows(
+        database_url, "SELECT to_regclass('jobs'), to_regproc('update_updated_at_column')"
+    ) == [(None, None)]
+    assert result.backup is not None
+    assert [(i.table, i.rows) for i in result.backup.items] == [("public.jobs", 1)]
+    # the documented way back: re-apply the forward migration, then the backup's commands
+    assert result.backup_folder is not None
+    script = "\n".join(i.restore for i in result.backup.items)
+    forward = read_migration(project / "migrations/001_create_jobs.sql")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for statement in forward.statements:
+            conn.execute(statement.sql)
+    psql = ["psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", database_url, "-f", "-"]
+    subprocess.run(psql, input=script, cwd=result.backup_folder, check=True, text=True)
+    assert rows(database_url, "SELECT jobs::text FROM jobs") == before
+
+
+def test_a_killed_backout_leaves_the_database_unchanged_and_a_rerun_finishes(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    path = project / "migrations/006_add_jobs_priority.sql"
+    slow = path.read_text().replace("--   DROP INDEX", "--   SELECT pg_sleep(20);\n--   DROP INDEX")
+    path.write_text(slow)
+    command = [sys.executable, "-m", "backout", "emergency", "006", "--reason", "stalled", "--yes",
+               "--use-current-rollback", "--no-git", "--database-url", target.url]  # fmt: skip
+    sleeping = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'backout' AND query LIKE '%pg_sleep%'"
+    )
+    process = subprocess.Popen(command, cwd=project, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            if rows(target.url, sleeping) == [(1,)]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the rollback never started: {process.communicate()[1]}")
+    finally:
+        process.kill()  # SIGKILL: no cleanup of any kind runs
+        process.wait()
+
+    assert rows(target.url, PRIORITY_COLUMNS) == [(1,)]
+    assert rows(target.url, "SELECT count(*) FROM schema_migrations") == [(6,)]
+    (postmortem,) = settings.postmortems.glob("INC-*.md")
+    assert "rolling back 006_add_jobs_priority" in postmortem.read_text()
+    path.write_text(slow.replace("--   SELECT pg_sleep(20);\n", ""))
+
+    result = run(settings, target, use_current_rollback=True)  # the server let go of the locks
+
+    assert result.postmortem == postmortem
+    assert rows(target.url, PRIORITY_COLUMNS) == [(0,)]

@@ -133,11 +133,23 @@ def first_line(exc: BaseException) -> str:
     return redact(text.splitlines()[0] if text else type(exc).__name__)
 
 
+CLIENT_CHECK_INTERVAL = 1.0
+"""Seconds between the server's checks, during a long statement, that backout is still there:
+when the process is killed, the server cancels the statement and rolls the transaction back
+instead of holding its locks until the statement ends."""
+
+
 def set_timeouts(
     conn: psycopg.Connection[Any], *, lock_timeout: float, statement_timeout: float | None
 ) -> None:
-    """Session settings for the connection that runs migration SQL."""
+    """Session settings for the connection that runs migration SQL: lock and statement
+    timeouts, and (PostgreSQL 14+) ``client_connection_check_interval``."""
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (_ms(lock_timeout),))
+    if conn.info.server_version >= 140000:  # a killed backout must not leave its locks behind
+        conn.execute(
+            "SELECT set_config('client_connection_check_interval', %s, false)",
+            (_ms(CLIENT_CHECK_INTERVAL),),
+        )
     if statement_timeout is not None:
         conn.execute("SELECT set_config('statement_timeout', %s, false)", (_ms(statement_timeout),))
 
