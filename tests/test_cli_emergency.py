@@ -118,3 +118,27 @@ def test_a_dry_run_prints_the_plan_and_what_the_backup_would_hold(project: Path)
     assert "ok      line 32: ALTER TABLE jobs DROP COLUMN IF EXISTS priority" in result.stdout
     assert result.stdout.rstrip().endswith("Nothing was changed, written or committed.")
     assert not (project / "ops").exists()
+
+
+def test_an_environment_that_requires_approval_refuses_without_it(
+    project: Path, url_with_password: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "backout.toml").write_text(
+        'migrations = ["migrations"]\n'
+        '[environments.production]\nurl_env = "PROD_URL"\nrequire_approval = true\n'
+    )
+    monkeypatch.setenv("PROD_URL", url_with_password)
+
+    refused = run("emergency", "006", "--env", "production", "--reason", "r", "--yes")
+    nothing_written = not (project / "ops").exists()
+    approved = run(
+        "emergency", "006", "--env", "production", "--reason", "r", "--yes",
+        "--approved-by", "Grace (lead)", "--json",
+    )  # fmt: skip
+
+    assert refused.exit_code == ExitCode.REFUSED
+    assert "requires approval" in refused.stderr
+    assert nothing_written
+    assert approved.exit_code == 0, approved.stderr
+    postmortem = project / json.loads(approved.stdout)["postmortem"]
+    assert "approved_by: Grace (lead)" in postmortem.read_text()

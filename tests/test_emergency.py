@@ -341,3 +341,22 @@ def test_a_killed_backout_leaves_the_database_unchanged_and_a_rerun_finishes(
 
     assert result.postmortem == postmortem
     assert rows(target.url, PRIORITY_COLUMNS) == [(0,)]
+
+
+def test_an_incident_id_used_on_another_branch_is_never_reused(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    git(project, "branch", f"incident/INC-{day}-01")
+    git(project, "branch", "elsewhere")
+    git(project, "checkout", "--quiet", "elsewhere")
+    (project / "ops/postmortems").mkdir(parents=True)
+    (project / f"ops/postmortems/INC-{day}-02-other.md").write_text("---\nid: x\n---\n")
+    git(project, "add", "ops")
+    git(project, "commit", "--quiet", "-m", "an incident on another branch")
+    (project / f"ops/postmortems/INC-{day}-02-other.md").unlink()
+    git(project, "checkout", "--quiet", "-")  # back: the folder no longer holds -02
+
+    result = run(settings, target)
+
+    assert result.incident_id == f"INC-{day}-03"
