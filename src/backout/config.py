@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from backout.deadlines import (
+    CLOCKS,
+    DEFAULT_ACTION_DAYS,
+    ClockPolicy,
+    UnknownTimeZone,
+    zone,
+)
 from backout.errors import ConfigError
 
 CONFIG_FILE = "backout.toml"
@@ -42,6 +49,9 @@ TOP_LEVEL_KEYS = (
     "history_tables",
     "decisions_log",
     "backups",
+    "review_clock",
+    "time_zone",
+    "action_item_days",
 )
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -86,6 +96,15 @@ class Settings:
     """Where apply/rollback on a named environment are recorded; ``None``: nowhere."""
     backups: Path | None = None
     """Where ``emergency`` writes its backups (``<root>/.backout/backups`` when ``None``)."""
+    review_clock: str = "wall"
+    """``wall`` or ``business`` (weekends skipped in ``time_zone``); see :mod:`deadlines`."""
+    time_zone: str = "UTC"
+    action_item_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_ACTION_DAYS))
+    """Days to complete an action item, by severity."""
+
+    @property
+    def clock_policy(self) -> ClockPolicy:
+        return ClockPolicy(self.review_window_hours, self.review_clock, self.time_zone)
 
     @property
     def backups_folder(self) -> Path:
@@ -220,7 +239,32 @@ def load_settings(
         },
         decisions_log=_decisions_log(table.get("decisions_log", DEFAULT_DECISIONS_LOG), root),
         backups=_absolute(root, _path(table.get("backups"), config_file, "backups")),
+        **_review_policy(table, config_file),
     )
+
+
+def _review_policy(table: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+    """``review_clock``, ``time_zone`` and ``action_item_days``, checked."""
+    clock = table.get("review_clock", "wall")
+    if clock not in CLOCKS:
+        raise ConfigError(
+            f"review_clock must be {' or '.join(map(repr, CLOCKS))}, not {clock!r}", path=path
+        )
+    time_zone = table.get("time_zone", "UTC")
+    try:
+        zone(str(time_zone))
+    except UnknownTimeZone as exc:
+        raise ConfigError(f"time_zone: {exc}", path=path) from None
+    days = dict(DEFAULT_ACTION_DAYS)
+    given = _as_table(table.get("action_item_days", {}), path or Path(), "action_item_days")
+    _check_keys(given, tuple(DEFAULT_ACTION_DAYS), path, "action_item_days")
+    for severity, value in given.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(
+                f"action_item_days.{severity} must be a positive number of days", path=path
+            )
+        days[severity] = value
+    return {"review_clock": clock, "time_zone": str(time_zone), "action_item_days": days}
 
 
 def _identifier(value: object, path: Path | None) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,10 @@ from backout.backup import BackupPlan, Manifest, Progress, plan_backup, write_ba
 from backout.catalog import Catalog, Entry, project_catalog
 from backout.config import Settings
 from backout.db import Target, connect
+from backout.deadlines import action_item_due, review_due
 from backout.errors import BackoutError, RefusedError, UsageError
 from backout.history import last_rollbacks, read_history, table_exists
-from backout.incidents import ids_in, next_incident_id, review_due, slug
+from backout.incidents import ids_in, next_incident_id, slug
 from backout.lifecycle import Confirm, Plan, audit_event, guarded, log_decision, rollback_step
 from backout.migration_file import MigrationFile
 from backout.planned_rollback import rehearse, rollback_statements_of
@@ -43,8 +44,6 @@ from backout.runner import Reporter, RunOptions, Step, sql_sha256
 from backout.statements import Statement
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
-ACTION_DAYS = {"SEV1": 15, "SEV2": 30, "SEV3": 45, "SEV4": 60}
-"""Days to do the fix-forward action item, by severity."""
 
 Clock = Callable[[], datetime]
 
@@ -172,7 +171,7 @@ def emergency(
             "in the same transaction",
         )
         result.rolled_back_at = completed["at"]
-        result.review_due = review_due(completed["at"], settings.review_window_hours)
+        result.review_due = review_due(completed["at"], settings.clock_policy)
         result.audit_event = runner.audit_id
     incident.note(now(), f"rolled back {migration.name}")
     stub = plan_fix_forward(catalog, entry, incident.pm.id, templates=settings.templates)
@@ -205,7 +204,7 @@ def _emergency_step(
             "backup": incident.pm.backup,
             "backup_waiver": incident.pm.backup_waiver,
             "rolled_back_at": completed["at"].isoformat(),
-            "review_due": review_due(completed["at"], settings.review_window_hours).isoformat(),
+            "review_due": review_due(completed["at"], settings.clock_policy).isoformat(),
         },
     )
 
@@ -287,7 +286,6 @@ class _Incident:
     def complete(self, settings: Settings, result: Result, at: datetime) -> None:
         assert result.rolled_back_at is not None
         assert result.fix_forward is not None
-        days = ACTION_DAYS[self.pm.severity]
         self.pm = replace(
             self.pm,
             rolled_back_at=result.rolled_back_at,
@@ -298,7 +296,9 @@ class _Incident:
                 ActionItem(
                     f"Write, review and apply {result.fix_forward.name}",
                     self.pm.owner,
-                    (result.rolled_back_at + timedelta(days=days)).date(),
+                    action_item_due(
+                        result.rolled_back_at, self.pm.severity, settings.action_item_days
+                    ),
                 ),
             ),
         )
@@ -373,7 +373,7 @@ def _postmortem(
         reason=request.reason,
         operator=operator.name,
         started_at=started,
-        review_window_hours=settings.review_window_hours,
+        clock=settings.clock_policy,
         approved_by=operator.approved_by,
         backup_waiver=request.backup_waiver if request.no_backup else None,
         rollback_sql="".join(f"{s.sql};\n" for s in statements),

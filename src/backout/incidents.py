@@ -1,4 +1,4 @@
-"""Incident ids, review deadlines and how they read to a person. Pure: no clock, no files.
+"""Incident ids and file-name slugs. Pure: no clock, no files.
 
 An incident id is ``INC-<YYYYMMDD>-<NN>``: the UTC day the incident was opened and a sequence
 number for that day, never reused (the caller passes every id already taken, in the folder and
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date
 
 _ID = re.compile(r"\bINC-(?P<day>\d{8})-(?P<seq>\d{2,})\b")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -28,26 +28,8 @@ def next_incident_id(day: date, taken: Iterable[str]) -> str:
     return f"INC-{stamp}-{max(used, default=0) + 1:02d}"
 
 
-def review_due(rolled_back_at: datetime, window_hours: int) -> datetime:
-    """When the postmortem review is due: the rollback's completion plus the review window."""
-    return rolled_back_at + timedelta(hours=window_hours)
-
-
 def slug(text: str, *, limit: int = 48) -> str:
     """A short file-name-safe form: ``Alter events: add score`` -> ``alter-events-add-score``."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     words = _NOT_WORD.sub("-", plain).strip("-")
     return words[:limit].rstrip("-") or "incident"
-
-
-def in_words(delta: timedelta) -> str:
-    """``in 5 h`` / ``overdue by 2 d`` for the time left until a deadline."""
-    seconds = delta.total_seconds()
-    size = abs(seconds)
-    if size < 3600:
-        amount = f"{max(1, round(size / 60))} min"
-    elif size < 96 * 3600:  # a 72-hour review window reads as hours
-        amount = f"{round(size / 3600)} h"
-    else:
-        amount = f"{round(size / 86400)} d"
-    return f"in {amount}" if seconds >= 0 else f"overdue by {amount}"

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from backout.deadlines import ClockPolicy
 from backout.templating import render
 
 TEMPLATE = "postmortem.md.j2"
@@ -53,7 +54,8 @@ class Postmortem:
     status: str = "draft"
     rolled_back_at: datetime | None = None
     review_due: datetime | None = None
-    review_window_hours: int = 72
+    clock: ClockPolicy = field(default_factory=ClockPolicy)
+    """How ``review_due`` was counted; stored so the deadline reads the same everywhere."""
     approved_by: str | None = None
     fix_forward: str | None = None
     backup: str | None = None
@@ -85,8 +87,7 @@ def front_matter(pm: Postmortem) -> dict[str, Any]:
         "started_at": _iso(pm.started_at),
         "rolled_back_at": _iso(pm.rolled_back_at),
         "review_due": _iso(pm.review_due),
-        "review_window_hours": pm.review_window_hours,
-        "clock": "wall",
+        **pm.clock.as_front_matter(),
         "approved_by": pm.approved_by,
         "fix_forward": pm.fix_forward,
         "backup": pm.backup,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backout.deadlines import in_words
 from backout.emergency import Result as EmergencyResult
-from backout.incidents import in_words
 from backout.lifecycle import Outcome, Plan
 from backout.lint import Finding, Report, Severity
 from backout.migration_file import MigrationFile
