@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from backout.errors import BackoutError, ExitCode
 
@@ -94,6 +95,19 @@ def commit_files_on_branch(
     return BranchCommit(branch, commit, tuple(relative))
 
 
+def commit_file(path: Path, message: str) -> str | None:
+    """Commit ``path`` alone on the current branch (``git commit --only``): whatever else the
+    engineer staged stays staged and uncommitted. The new commit's id; ``None`` outside a
+    repository. Raises :class:`GitError` when git refuses (no commit yet, hooks, identity)."""
+    top = top_level(path.parent)
+    if top is None:
+        return None
+    name = _inside(top, path)
+    _run(top, "add", "--", name)
+    _run(top, "commit", "--quiet", "--only", "-m", message, "--", name)
+    return str(_run(top, "rev-parse", "HEAD").stdout.strip())
+
+
 def branch_names(root: Path) -> list[str]:
     """The local branches of the repository holding ``root``; ``[]`` when there is none."""
     top = top_level(root)
@@ -122,6 +136,73 @@ def files_on_branches(root: Path, folder: Path) -> dict[str, list[str]]:
     return found
 
 
+@dataclass(frozen=True)
+class BranchFile:
+    """A file as a branch holds it."""
+
+    branch: str
+    """The branch's short name: ``incident/INC-20261124-01``, ``origin/incident/...``."""
+    path: Path
+    """Where the file would be in the working tree."""
+    text: str
+
+
+def files_in_folder_on_branches(folder: Path, *, suffix: str = "") -> list[BranchFile]:
+    """The files directly in ``folder`` (ending with ``suffix``) on every local branch, then on
+    every remote-tracking branch, read through git; ``[]`` outside a repository. A file held
+    by several branches is listed once per branch."""
+    existing = next((p for p in (folder, *folder.parents) if p.is_dir()), None)
+    top = top_level(existing) if existing is not None else None
+    if top is None:
+        return []
+    try:
+        inside = folder.resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:
+        return []
+    refs = _run(
+        top, "for-each-ref", "--format=%(refname)%09%(refname:short)%09%(symref)",
+        "refs/heads/", "refs/remotes/", check=False,
+    ).stdout.splitlines()  # fmt: skip
+    wanted: list[tuple[str, str, str]] = []
+    for line in refs:
+        ref, short, symref = [*line.split("\t"), "", ""][:3]
+        if symref:  # origin/HEAD points at another branch: read that one once
+            continue
+        listing = _run(top, "ls-tree", "-z", "--name-only", ref, "--", f"{inside}/", check=False)
+        for name in listing.stdout.split("\0"):
+            if name and name.endswith(suffix):
+                wanted.append((short, ref, name))
+    if not wanted:
+        return []
+    batch = _run(
+        top, "cat-file", "--batch", stdin="".join(f"{ref}:{name}\n" for _, ref, name in wanted),
+        check=False, text=False,
+    )  # fmt: skip
+    contents = _batch_contents(batch.stdout if isinstance(batch.stdout, bytes) else b"")
+    return [
+        BranchFile(short, top / name, data.decode("utf-8", errors="replace"))
+        for (short, _, name), data in zip(wanted, contents, strict=False)
+        if data is not None
+    ]
+
+
+def _batch_contents(output: bytes) -> list[bytes | None]:
+    """The objects ``git cat-file --batch`` printed, in order (``None`` for a missing one)."""
+    found: list[bytes | None] = []
+    at = 0
+    while at < len(output):
+        end = output.index(b"\n", at)
+        header = output[at:end].split()
+        at = end + 1
+        if len(header) < 3 or header[-1] == b"missing":
+            found.append(None)
+            continue
+        size = int(header[2])
+        found.append(output[at : at + size])
+        at += size + 1
+    return found
+
+
 def _basenames(paths: Iterable[str]) -> list[str]:
     return [path.rsplit("/", 1)[-1] for path in paths if path]
 
@@ -141,15 +222,16 @@ def _run(
     env: dict[str, str] | None = None,
     stdin: str | None = None,
     check: bool = True,
-) -> subprocess.CompletedProcess[str]:
+    text: bool = True,
+) -> subprocess.CompletedProcess[Any]:
     try:
         done = subprocess.run(
             ["git", *args],
             cwd=cwd,
             env=env,
-            input=stdin,
+            input=stdin if text or stdin is None else stdin.encode(),
             capture_output=True,
-            text=True,
+            text=text,
             check=False,
         )
     except OSError as exc:

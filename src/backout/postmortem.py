@@ -124,7 +124,11 @@ def render_postmortem(pm: Postmortem, templates: Path | None = None) -> str:
 
 def write_postmortem(path: Path, pm: Postmortem, templates: Path | None = None) -> None:
     """Write the file atomically: a temporary file in the same folder, then a rename."""
-    text = render_postmortem(pm, templates)
+    write_atomically(path, render_postmortem(pm, templates))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path``: a temporary file in the same folder, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -136,15 +140,65 @@ def write_postmortem(path: Path, pm: Postmortem, templates: Path | None = None) 
         raise
 
 
-def read_front_matter(text: str) -> dict[str, Any]:
-    """The front matter of a postmortem file's text; ``{}`` when there is none."""
+class FrontMatterError(ValueError):
+    """Front matter that is not valid YAML mapping; ``line`` is the file's line (1-based)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class _StringTimes(yaml.SafeLoader):
+    """PyYAML's safe loader, except that times and dates stay the strings that were written:
+    a front matter read and written back keeps every value as it was."""
+
+
+_StringTimes.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any] | None, str]:
+    """``(front matter, body)``; ``(None, text)`` when the text opens with no front matter.
+
+    Raises :class:`FrontMatterError` (with the file's line) for front matter that is not a
+    YAML mapping or is never closed.
+    """
     if not text.startswith("---\n"):
-        return {}
-    end = text.find("\n---", 4)
+        return None, text
+    end = text.find("\n---", 3)
     if end < 0:
+        raise FrontMatterError("the front matter opened on line 1 is never closed by ---", 1)
+    try:
+        data = yaml.load(text[4 : end + 1], Loader=_StringTimes)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FrontMatterError(f"front matter is not valid YAML: {problem}", line) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FrontMatterError("front matter is not a mapping of keys to values", 2)
+    after = text.find("\n", end + 1)
+    body = "" if after < 0 else text[after + 1 :]
+    return data, body
+
+
+def read_front_matter(text: str) -> dict[str, Any]:
+    """The front matter of a postmortem file's text; ``{}`` when there is none or it is broken."""
+    try:
+        front, _ = split_front_matter(text)
+    except FrontMatterError:
         return {}
-    data = yaml.safe_load(text[4:end])
-    return data if isinstance(data, dict) else {}
+    return front or {}
+
+
+def join_front_matter(front: dict[str, Any], body: str) -> str:
+    """The file's text from its front matter (keys in their order, unknown ones kept) and body."""
+    yaml_text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return f"---\n{yaml_text}---\n{body}"
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,0 +1,91 @@
+"""The states a postmortem goes through and the rules between them. Pure.
+
+``draft → in_review → reviewed → published → closed``, one step at a time (and one step back
+from ``in_review`` or ``reviewed``); ``not_required`` from ``draft`` or ``in_review``, with a
+reason, and back to ``draft``. ``closed`` needs every action item done or moved to a tracker
+link, and the fix-forward migration no longer a stub. Each change is appended to the front
+matter's ``history`` (state, when, by whom, why); every other key is kept as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from backout.errors import RefusedError, UsageError
+from backout.postmortems import ITEM_DONE, STATES, Record
+
+ALLOWED: Mapping[str, tuple[str, ...]] = {
+    "draft": ("in_review", "not_required"),
+    "in_review": ("reviewed", "draft", "not_required"),
+    "reviewed": ("published", "in_review"),
+    "published": ("closed",),
+    "closed": (),
+    "not_required": ("draft",),
+}
+
+
+def change_status(
+    record: Record,
+    new: str,
+    *,
+    by: str,
+    at: datetime,
+    reason: str | None = None,
+    stub_left: bool = False,
+) -> dict[str, Any]:
+    """The record's front matter with ``status`` set to ``new`` and the change in ``history``.
+
+    ``stub_left``: the fix-forward migration the postmortem names is still an unfinished stub.
+    Raises :class:`UsageError` for an unknown state and :class:`RefusedError` (exit 4) for a
+    transition the rules do not allow.
+    """
+    if new not in STATES:
+        raise UsageError(f"unknown status {new!r}", hint=f"use one of {', '.join(STATES)}")
+    current = record.status
+    if new == current:
+        raise RefusedError(f"{record.id} is already {new}", hint="nothing was changed")
+    if new not in ALLOWED.get(current, ()):
+        allowed = ", ".join(ALLOWED.get(current, ())) or "nothing: it is final"
+        raise RefusedError(
+            f"{record.id} cannot go from {current} to {new}",
+            hint=f"from {current} it can go to {allowed}",
+        )
+    if new == "not_required" and not (reason or "").strip():
+        raise RefusedError(
+            f"marking {record.id} not_required needs a reason", hint="pass --reason TEXT"
+        )
+    if new == "closed":
+        _check_closable(record, stub_left)
+    entry: dict[str, Any] = {"status": new, "at": _iso(at), "by": by}
+    if reason:
+        entry["reason"] = reason
+    front = dict(record.front)
+    front["status"] = new
+    front["history"] = [*(dict(h) for h in record.history), entry]
+    return front
+
+
+def _check_closable(record: Record, stub_left: bool) -> None:
+    pending = [
+        i.title or "(untitled)"
+        for i in record.action_items
+        if i.status not in ITEM_DONE or (i.status == "moved" and not i.link)
+    ]
+    if pending:
+        raise RefusedError(
+            f"{record.id} cannot be closed: {len(pending)} action item(s) not done: "
+            + "; ".join(pending),
+            hint="mark each `status: done`, or `status: moved` with a `link:` to the tracker",
+        )
+    if stub_left:
+        raise RefusedError(
+            f"{record.id} cannot be closed: the fix-forward migration "
+            f"{record.front.get('fix_forward')} is still an unfinished stub",
+            hint="write and apply the corrected change first",
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
