@@ -14,6 +14,7 @@ import typer
 from backout.cli import app
 from backout.errors import ExitCode
 from backout.lint import RULES
+from backout.postmortem_check import CHECKS
 from tests.runner import run
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -28,10 +29,18 @@ def test_every_command_has_a_readme_section() -> None:
     assert missing == []
 
 
-def test_every_lint_rule_is_in_the_readme_table_with_its_severity() -> None:
-    rows = dict(re.findall(r"^\| `([a-z-]+)` \| (error|warning) \|", README, re.MULTILINE))
+def table_rows(heading: str) -> dict[str, str]:
+    """``{id: severity}`` from the table under ``## heading``."""
+    section = README.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `([a-z-]+)` \| (error|warning) \|", section, re.MULTILINE))
 
-    assert rows == {rule.id: rule.severity.value for rule in RULES.values()}
+
+def test_every_lint_rule_is_in_the_readme_table_with_its_severity() -> None:
+    assert table_rows("Lint rules") == {rule.id: rule.severity.value for rule in RULES.values()}
+
+
+def test_every_postmortem_check_is_in_the_readme_table_with_its_severity() -> None:
+    assert table_rows("Postmortem checks") == {c.id: c.severity.value for c in CHECKS.values()}
 
 
 def test_every_exit_code_is_in_the_readme_table() -> None:

@@ -1,0 +1,184 @@
+"""How ``backout postmortems`` prints: tables and JSON with stable keys. Pure.
+
+Times are stored in UTC and shown in the reader's local time zone (``TZ``), with the time left
+in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from backout.deadlines import in_words
+from backout.digest import Digest
+from backout.postmortems import Collection, Record
+
+Display = Callable[[Path], str]
+
+
+def list_json(
+    records: Sequence[Record], collection: Collection, now: datetime, display: Display
+) -> dict[str, Any]:
+    """``backout postmortems list --json``: see the README for the keys."""
+    return {
+        "postmortems": [_summary_json(r, now, display) for r in records],
+        "broken": [
+            {"path": display(b.path), "branch": b.branch, "line": b.line, "message": b.message}
+            for b in collection.broken
+        ],
+        "now": now.isoformat(),
+    }
+
+
+def _summary_json(r: Record, now: datetime, display: Display) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "title": r.title,
+        "status": r.status,
+        "severity": r.severity,
+        "owner": r.owner,
+        "review_due": _iso(r.review_due),
+        "review_due_in_words": in_words(r.review_due - now) if r.review_due else None,
+        "overdue": r.overdue(now),
+        "review_overdue": r.review_overdue(now),
+        "open_action_items": len(r.open_items()),
+        "overdue_action_items": len(r.overdue_items(now)),
+        "path": display(r.path),
+        "branch": r.branch,
+    }
+
+
+def list_text(records: Sequence[Record], now: datetime, display: Display) -> str:
+    if not records:
+        return "No postmortems."
+    header = ("ID", "SEV", "STATUS", "OWNER", "REVIEW DUE", "", "ITEMS", "TITLE")
+    rows = [header]
+    for r in records:
+        due = _local(r.review_due) if r.review_due and r.review_pending else "-"
+        when = _when(r, now)
+        items = f"{len(r.open_items())} open" + (
+            f", {len(r.overdue_items(now))} late" if r.overdue_items(now) else ""
+        )
+        title = r.title + (f" [branch {r.branch}]" if r.branch else "")
+        rows.append((r.id, r.severity, r.status, r.owner, due, when, items, title))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
+        + "  "
+        + row[-1]
+        for row in rows
+    ]
+    overdue = sum(1 for r in records if r.overdue(now))
+    lines += ["", f"{len(records)} postmortem(s), {overdue} overdue."]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _when(r: Record, now: datetime) -> str:
+    if r.review_pending and r.review_due is not None:
+        return in_words(r.review_due - now)
+    return ""
+
+
+def record_json(r: Record, now: datetime, display: Display) -> dict[str, Any]:
+    return {
+        **_summary_json(r, now, display),
+        "front_matter": dict(r.front),
+        "action_items": [
+            {
+                "title": i.title,
+                "owner": i.owner,
+                "due": i.due.isoformat() if i.due else None,
+                "status": i.status,
+                "link": i.link,
+                "overdue": i.overdue(now.date()),
+            }
+            for i in r.action_items
+        ],
+        "history": [dict(h) for h in r.history],
+    }
+
+
+def record_text(r: Record, now: datetime, display: Display) -> str:
+    where = display(r.path) + (f" (on branch {r.branch})" if r.branch else "")
+    out = [f"{r.id}: {r.title}", f"  file           {where}"]
+    out += [
+        f"  status         {r.status}",
+        f"  severity       {r.severity}",
+        f"  owner          {r.owner}",
+    ]
+    if r.review_due is not None:
+        state = (
+            in_words(r.review_due - now) if r.review_pending else f"no longer applies: {r.status}"
+        )
+        out.append(f"  review         due {_local(r.review_due)} ({state})")
+    for key in (
+        "environment",
+        "migration",
+        "started_at",
+        "rolled_back_at",
+        "fix_forward",
+        "backup",
+        "audit_event",
+        "approved_by",
+    ):
+        if r.front.get(key) not in (None, ""):
+            out.append(f"  {key:<15}{r.front[key]}")
+    out += ["", "Action items"]
+    out += [
+        f"  {n}. [{i.status}] {i.title} (owner {i.owner or 'nobody'}, due {i.due or 'no date'}"
+        + (", OVERDUE" if i.overdue(now.date()) else "")
+        + (f", {i.link}" if i.link else "")
+        + ")"
+        for n, i in enumerate(r.action_items, start=1)
+    ] or ["  none"]
+    out += ["", "History"]
+    out += [
+        f"  {h.get('at', '?')}  {h.get('status', '?')}  by {h.get('by', '?')}"
+        + (f": {h['reason']}" if h.get("reason") else "")
+        for h in r.history
+    ] or ["  none"]
+    return "\n".join(out)
+
+
+def digest_json(d: Digest, display: Display) -> dict[str, Any]:
+    def ids(records: Sequence[Record]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": r.id,
+                "title": r.title,
+                "status": r.status,
+                "owner": r.owner,
+                "path": display(r.path),
+                "branch": r.branch,
+            }
+            for r in records
+        ]
+
+    return {
+        "since": d.since.isoformat(),
+        "now": d.now.isoformat(),
+        "opened": ids(d.opened),
+        "reviewed": ids(d.reviewed),
+        "closed": ids(d.closed),
+        "overdue": ids(d.overdue),
+        "due_soon": ids(d.due_soon),
+        "oldest_action_items": [
+            {
+                "id": r.id,
+                "title": i.title,
+                "owner": i.owner,
+                "due": i.due.isoformat() if i.due else None,
+            }
+            for r, i in d.oldest_items
+        ],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
