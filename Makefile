@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db bench bench-rollback bench-backup clean
+.PHONY: setup demo test lint typecheck pytest test-db bench bench-rollback bench-backup bench-postmortems clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,9 @@ bench-rollback: $(STAMP)
 
 bench-backup: $(STAMP)
 	$(BIN)/python bench/backup.py
+
+bench-postmortems: $(STAMP)
+	$(BIN)/python bench/postmortems.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

