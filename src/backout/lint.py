@@ -98,7 +98,7 @@ _WARNING_NOTE = re.compile(r"\b(warning|back ?up|data loss|lose|lost|irreversibl
 _PRESERVATION_NOTE = re.compile(
     r"\b(back ?up|preserv|data loss|archiv|snapshot|restor|copied|irreversible)", re.I
 )
-_IRREVERSIBLE = re.compile(r"\b(irreversible|cannot be (rolled back|undone)|no rollback)", re.I)
+IRREVERSIBLE = re.compile(r"\b(irreversible|cannot be (rolled back|undone)|no rollback)", re.I)
 _PLACEHOLDER = re.compile(r"^(todo|tbd|fixme|<.*>)$", re.I)
 
 
@@ -267,7 +267,7 @@ def check_rollback(m: MigrationFile) -> Iterator[Finding]:
         )
         return
     if not rollback.statements and not rollback.problems:
-        if any(_IRREVERSIBLE.search(note) for note in rollback.notes):
+        if any(IRREVERSIBLE.search(note) for note in rollback.notes):
             return  # documented as irreversible: said, not forgotten
         yield finding(
             "rollback-missing",

@@ -1,0 +1,169 @@
+"""``backout verify``: rehearse every rollback on a scratch database and prove it restores.
+
+For each migration in order: fingerprint, apply, fingerprint, roll back, fingerprint (must
+equal the first), apply again (must equal the second). The database moves forward one
+migration at a time and is never rebuilt, so the cost is linear in the number of migrations.
+A rollback documented as irreversible is reported as such, not as a failure. The scratch
+database is the caller's: :mod:`backout.scratch` makes one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import psycopg
+
+from backout.catalog import Entry
+from backout.config import Settings
+from backout.errors import BackoutError
+from backout.fingerprint import Change, Fingerprint, fingerprint
+from backout.history import JOURNAL_TABLE
+from backout.lint import IRREVERSIBLE
+from backout.migration_file import MigrationFile
+from backout.statements import Statement
+
+OK = "ok"
+FAILED = "failed"
+IRREVERSIBLE_OUTCOME = "irreversible"
+SKIPPED = "skipped"
+
+Progress = Callable[[int, int, str], None]
+"""Called before each migration with (done, total, name)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rehearsal of one migration showed."""
+
+    migration: str
+    outcome: str
+    """``ok``, ``failed``, ``irreversible`` (documented) or ``skipped`` (an earlier one broke)."""
+    left_behind: tuple[Change, ...] = ()
+    """After the rollback: what differs from the schema before the migration."""
+    not_reapplied: tuple[Change, ...] = ()
+    """After applying again: what differs from the first apply."""
+    error: str | None = None
+    """``<stage> line N: message`` when a statement failed."""
+    ms: int = 0
+    schema_before: str | None = None
+    """The SHA-256 of the fingerprint before the migration."""
+
+    def problems(self) -> list[str]:
+        """What went wrong, in the order it happened."""
+        left = [f"rollback left: {c.describe()}" for c in self.left_behind]
+        error = [self.error] if self.error else []
+        late = self.error is not None and self.error.startswith("apply again")
+        out = left + error if late else error + left
+        return out + [f"apply again differs: {c.describe()}" for c in self.not_reapplied]
+
+
+@dataclass
+class Report:
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(v.outcome in (FAILED, SKIPPED) for v in self.verdicts)
+
+
+class _StepFailed(Exception):
+    def __init__(self, stage: str, statement: Statement, exc: psycopg.Error) -> None:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        sqlstate = getattr(exc, "sqlstate", None)
+        super().__init__(
+            f"{stage} failed at line {statement.line}: {message}"
+            + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+        )
+
+
+def verify(
+    settings: Settings,
+    conn: psycopg.Connection[Any],
+    entries: Sequence[Entry],
+    *,
+    progress: Progress | None = None,
+) -> Report:
+    """Rehearse ``entries`` in order on the scratch database ``conn`` (autocommit)."""
+    ignore = {settings.audit_table, JOURNAL_TABLE} | {
+        settings.history_table(folder) for folder in settings.migrations
+    }
+    report = Report()
+    before = fingerprint(conn, ignore_tables=ignore)
+    broken = False
+    for number, entry in enumerate(entries):
+        if progress is not None:
+            progress(number, len(entries), entry.name)
+        if broken:
+            report.verdicts.append(Verdict(entry.name, SKIPPED, error="an earlier one failed"))
+            continue
+        started = time.perf_counter()
+        verdict, before, broken = _rehearse(conn, entry, before, ignore)
+        report.verdicts.append(replace(verdict, ms=round((time.perf_counter() - started) * 1000)))
+    if progress is not None:
+        progress(len(entries), len(entries), "")
+    return report
+
+
+def _rehearse(
+    conn: psycopg.Connection[Any], entry: Entry, before: Fingerprint, ignore: set[str]
+) -> tuple[Verdict, Fingerprint, bool]:
+    """One migration: its verdict, the fingerprint it leaves, whether the run must stop."""
+    try:
+        migration = entry.read()
+    except BackoutError as exc:
+        return Verdict(entry.name, FAILED, error=str(exc)), before, True
+    name, schema_before = migration.name, before.sha256
+    try:
+        _run(conn, migration.statements, "apply")
+    except _StepFailed as exc:
+        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), before, True
+    applied = fingerprint(conn, ignore_tables=ignore)
+    rollback = migration.rollback.statements
+    if not rollback:
+        if _documented_irreversible(migration):
+            return Verdict(name, IRREVERSIBLE_OUTCOME, schema_before=schema_before), applied, False
+        error = "no rollback SQL is documented"
+        return Verdict(name, FAILED, error=error, schema_before=schema_before), applied, False
+    try:
+        _run(conn, rollback, "rollback")
+    except _StepFailed as exc:  # its transaction rolled back: still applied, go on from there
+        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), applied, False
+    rolled_back = fingerprint(conn, ignore_tables=ignore)
+    left = tuple(before.diff(rolled_back))
+    try:
+        _run(conn, migration.statements, "apply again")
+    except _StepFailed as exc:
+        verdict = Verdict(name, FAILED, left, error=str(exc), schema_before=schema_before)
+        return verdict, rolled_back, True
+    again = fingerprint(conn, ignore_tables=ignore)
+    differs = tuple(applied.diff(again))
+    outcome = OK if not left and not differs else FAILED
+    return Verdict(name, outcome, left, differs, schema_before=schema_before), again, False
+
+
+def _documented_irreversible(migration: MigrationFile) -> bool:
+    return any(IRREVERSIBLE.search(note) for note in migration.rollback.notes)
+
+
+def _run(conn: psycopg.Connection[Any], statements: Sequence[Statement], stage: str) -> None:
+    """``statements`` in one transaction, or one by one when one cannot run in a transaction."""
+    if any(s.non_transactional_reason for s in statements):
+        for statement in statements:
+            _execute(conn, statement, stage)
+        return
+    try:
+        with conn.transaction():
+            for statement in statements:
+                _execute(conn, statement, stage)
+    except psycopg.Error as exc:  # COMMIT itself failed (a deferred constraint)
+        raise _StepFailed(stage, statements[-1], exc) from None
+
+
+def _execute(conn: psycopg.Connection[Any], statement: Statement, stage: str) -> None:
+    try:
+        conn.execute(statement.sql)
+    except psycopg.Error as exc:
+        raise _StepFailed(stage, statement, exc) from None
