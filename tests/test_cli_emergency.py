@@ -88,12 +88,14 @@ def test_emergency_json_has_the_stable_keys_and_no_password_is_written_anywhere(
 def test_emergency_refusals_and_usage_errors_are_one_line_with_their_exit_code(
     project: Path,
 ) -> None:
-    not_confirmed = run("emergency", "006", "--reason", "r")
-    unknown = run("emergency", "099", "--reason", "r", "--yes")
-    no_waiver = run("emergency", "006", "--reason", "r", "--yes", "--no-backup")
-    bad_severity = run("emergency", "006", "--reason", "r", "--yes", "--severity", "SEV9")
-    first = run("emergency", "006", "--reason", "r", "--yes")
-    second = run("emergency", "006", "--reason", "r", "--yes")
+    not_confirmed = run("emergency", "006", "--no-rehearsal", "--reason", "r")
+    unknown = run("emergency", "099", "--no-rehearsal", "--reason", "r", "--yes")
+    no_waiver = run("emergency", "006", "--no-rehearsal", "--reason", "r", "--yes", "--no-backup")
+    bad_severity = run(
+        "emergency", "006", "--no-rehearsal", "--reason", "r", "--yes", "--severity", "SEV9"
+    )
+    first = run("emergency", "006", "--no-rehearsal", "--reason", "r", "--yes")
+    second = run("emergency", "006", "--no-rehearsal", "--reason", "r", "--yes")
 
     assert not_confirmed.exit_code == ExitCode.REFUSED
     assert not_confirmed.stderr.endswith("pass --yes to confirm\n")

@@ -167,3 +167,39 @@ def test_verify_on_the_command_line_creates_and_drops_its_scratch_database(
             "SELECT count(*) FROM pg_database WHERE datname LIKE 'backout_scratch_%'"
         ).fetchone()
     assert left == (0,)
+
+
+def test_production_apply_is_gated_by_a_rehearsal_unless_skipped_with_a_reason(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "backout.toml").write_text(
+        'migrations = ["migrations"]\n'
+        '[environments.production]\nurl_env = "PROD_URL"\nrequire_approval = true\n'
+    )
+    (project / "migrations/007_add_note.sql").write_text(
+        migration(
+            "007_add_note.sql",
+            "ALTER TABLE markets ADD COLUMN note text;\nCREATE INDEX idx_note ON markets (title);",
+            ["ALTER TABLE markets DROP COLUMN IF EXISTS note;", "DROP INDEX IF EXISTS idx_nope;"],
+        )
+    )
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("PROD_URL", database_url)
+    monkeypatch.setenv("GITHUB_ACTOR", "ada")
+    for name in ("BACKOUT_CONFIG", "BACKOUT_MIGRATIONS"):
+        monkeypatch.delenv(name, raising=False)
+    approved = ["--env", "production", "--yes", "--approved-by", "lead", "--reason", "r"]
+    assert run("apply", "--to", "006", *approved).exit_code == 0
+
+    refused = run("apply", *approved)
+    skipped = run("apply", *approved, "--skip-rehearsal", "hotfix, rehearsed by hand")
+
+    assert refused.exit_code == ExitCode.REFUSED
+    assert "the rehearsal of 007_add_note on a scratch database failed" in refused.stderr
+    assert skipped.exit_code == 0, skipped.stderr
+    with psycopg.connect(database_url) as conn:
+        rehearsals = conn.execute(
+            "SELECT details->>'rehearsal' FROM backout_audit_event"
+            " WHERE action = 'approval' ORDER BY id"
+        ).fetchall()
+    assert rehearsals == [("passed",), ("skipped: hotfix, rehearsed by hand",)]

@@ -27,6 +27,8 @@ class Operator:
     name: str
     approved_by: str | None = None
     reason: str | None = None
+    rehearsal: str | None = None
+    """What the rehearsal before a production change showed (``passed``, ``skipped: why``)."""
 
 
 def check_approval(target: Target, operator: Operator) -> None:
@@ -81,6 +83,6 @@ def audit_approval(
             approver=operator.approved_by,
             reason=operator.reason,
             sql_sha256=sql_sha256(statements),
-            details={"for": action},
+            details={"for": action, "rehearsal": operator.rehearsal},
         ),
     )

@@ -40,6 +40,7 @@ from backout.migration_file import MigrationFile
 from backout.planned_rollback import rehearse, rollback_statements_of
 from backout.postmortem import ActionItem, Postmortem, read_front_matter, timeline_from
 from backout.postmortem import write_postmortem as _write
+from backout.rehearsal import rehearse_quietly
 from backout.runner import Reporter, RunOptions, Step, sql_sha256
 from backout.statements import Statement
 
@@ -63,6 +64,8 @@ class Request:
     dry_run: bool = False
     assume_applied: bool = False
     use_current_rollback: bool = False
+    rehearse: bool = True
+    """Rehearse the documented rollback on a scratch database first (never blocks)."""
 
 
 @dataclass
@@ -85,6 +88,9 @@ class Result:
     audit_event: int | None = None
     git: git_branch.BranchCommit | None = None
     rehearsal: list[str] = field(default_factory=list)
+    """``--dry-run``: each statement's result on this database, rolled back."""
+    scratch_rehearsal: str | None = None
+    """Whether the documented rollback passed rehearsal on a scratch database."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +129,12 @@ def emergency(
 
         plan = replan()
         result.warnings.extend(plan.warnings)
+        if request.rehearse:
+            report("rehearsing the rollback on a scratch database ...")
+            result.scratch_rehearsal = rehearse_quietly(settings, migration.name)
+            if request.rollback_file is not None:
+                result.scratch_rehearsal += " (the documented rollback, not --rollback-file)"
+            report(f"rehearsal: {result.scratch_rehearsal}")
         if request.dry_run:
             result.dry_run = True
             if not request.no_backup:
@@ -134,6 +146,9 @@ def emergency(
             raise RefusedError("not confirmed", hint="nothing was changed")
         incident = _open_incident(settings, catalog, entry, target, operator, request, now)
         result.incident_id, result.postmortem = incident.pm.id, incident.path
+        if result.scratch_rehearsal is not None:
+            incident.pm = replace(incident.pm, rehearsal=result.scratch_rehearsal)
+            incident.note(now(), f"rehearsal on a scratch database: {result.scratch_rehearsal}")
         report(f"incident {incident.pm.id} opened: {settings.relative(incident.path)}")
 
         def both(line: str) -> None:  # lock retries and blockers: on screen and in the timeline

@@ -37,6 +37,7 @@ from backout.history import (
 )
 from backout.lock import migration_lock
 from backout.migration_file import MigrationFile
+from backout.rehearsal import gate
 from backout.runner import Reporter, Runner, RunOptions, Step
 from backout.statements import Statement
 from backout.status import FolderHistory, MigrationStatus, State, compute_status
@@ -123,6 +124,7 @@ def apply(
     confirm: Confirm = lambda _: True,
     report: Reporter = lambda _: None,
     cwd: Path | None = None,
+    skip_rehearsal: str | None = None,
 ) -> Outcome:
     """Apply pending migrations in order, each in its own transaction with its history row."""
     options = options or RunOptions()
@@ -136,6 +138,7 @@ def apply(
         def replan() -> Plan:
             return _apply_plan(settings, catalog, conn, target, limit, reapply)
 
+        operator = gate(settings, target, operator, [m.name for m, _ in plan.steps], skip_rehearsal)
         with guarded(settings, operator, conn, plan, replan, options, confirm, report) as (
             plan,
             runner,

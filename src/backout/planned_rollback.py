@@ -29,6 +29,7 @@ from backout.lifecycle import (
     rollback_step,
 )
 from backout.migration_file import MigrationFile, read_migration
+from backout.rehearsal import gate
 from backout.runner import Reporter, RunOptions
 from backout.statements import Statement, referenced_tables
 
@@ -46,6 +47,7 @@ def rollback(
     confirm: Confirm = lambda _: True,
     report: Reporter = lambda _: None,
     cwd: Path | None = None,
+    skip_rehearsal: str | None = None,
 ) -> Outcome:
     """Roll back one applied migration with its documented SQL, removing its history row."""
     options = options or RunOptions()
@@ -63,6 +65,7 @@ def rollback(
                 settings, catalog, conn, target, entry, rollback_file, use_current_rollback
             )
 
+        operator = gate(settings, target, operator, [m.name for m, _ in plan.steps], skip_rehearsal)
         with guarded(settings, operator, conn, plan, replan, options, confirm, report) as (
             plan,
             runner,

@@ -65,6 +65,8 @@ class Postmortem:
     rollback_sha256: str | None = None
     introduced_by: str | None = None
     """The commit that added the migration, as context (blameless)."""
+    rehearsal: str | None = None
+    """Whether the rollback passed rehearsal on a scratch database before it ran."""
     timeline: tuple[Entry, ...] = ()
     action_items: tuple[ActionItem, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +95,7 @@ def front_matter(pm: Postmortem) -> dict[str, Any]:
         "backup": pm.backup,
         "backup_waiver": pm.backup_waiver,
         "audit_event": pm.audit_event,
+        "rehearsal": pm.rehearsal,
         "action_items": [
             {"title": a.title, "owner": a.owner, "due": a.due.isoformat(), "status": a.status}
             for a in pm.action_items

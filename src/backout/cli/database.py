@@ -20,6 +20,7 @@ from backout.cli.options import (
     LockTimeout,
     LockWait,
     Reason,
+    SkipRehearsal,
     StatementTimeout,
     Yes,
     confirmer,
@@ -71,6 +72,7 @@ def apply(
     lock_timeout: LockTimeout = "5s",
     lock_retries: LockRetries = 5,
     statement_timeout: StatementTimeout = None,
+    skip_rehearsal: SkipRehearsal = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Apply pending migrations in order, each in one transaction with its history row."""
@@ -86,6 +88,7 @@ def apply(
         confirm=confirmer(yes),
         report=progress,
         cwd=st.cwd,
+        skip_rehearsal=skip_rehearsal,
     )
     echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
 
@@ -147,6 +150,7 @@ def rollback(
     lock_timeout: LockTimeout = "5s",
     lock_retries: LockRetries = 5,
     statement_timeout: StatementTimeout = None,
+    skip_rehearsal: SkipRehearsal = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Roll back one applied migration with its documented SQL (a planned, non-incident one)."""
@@ -167,5 +171,6 @@ def rollback(
         confirm=confirmer(yes),
         report=progress,
         cwd=st.cwd,
+        skip_rehearsal=skip_rehearsal,
     )
     echo_outcome(outcome, dry_run=dry_run, json_output=json_output)

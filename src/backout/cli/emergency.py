@@ -60,6 +60,10 @@ def emergency(
         bool,
         typer.Option("--use-current-rollback", help="Accept a ROLLBACK section edited since."),
     ] = False,
+    no_rehearsal: Annotated[
+        bool,
+        typer.Option("--no-rehearsal", help="Do not rehearse on a scratch database first."),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Rehearse in a rolled-back transaction; write nothing."),
@@ -93,6 +97,7 @@ def emergency(
                 dry_run=dry_run,
                 assume_applied=assume_applied,
                 use_current_rollback=use_current_rollback,
+                rehearse=not no_rehearsal,
             ),
             options=run_options(lock_wait, lock_timeout, lock_retries, statement_timeout),
             confirm=confirmer(yes),

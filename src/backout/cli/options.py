@@ -34,6 +34,14 @@ ApprovedBy = Annotated[
     str | None, typer.Option("--approved-by", help="Who approved (environments that require it).")
 ]
 Reason = Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit trail.")]
+SkipRehearsal = Annotated[
+    str | None,
+    typer.Option(
+        "--skip-rehearsal",
+        metavar="REASON",
+        help="On an environment that requires approval: do not rehearse first (audited).",
+    ),
+]
 LockWait = Annotated[
     str, typer.Option("--lock-wait", help="How long to wait for another backout run.")
 ]

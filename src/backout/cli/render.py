@@ -320,6 +320,7 @@ def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
             "sha256": result.sql_sha256,
             "outcome": "rehearsed" if result.dry_run else "rolled_back",
             "rehearsal": result.rehearsal,
+            "scratch_rehearsal": result.scratch_rehearsal,
         },
         "postmortem": display(result.postmortem) if result.postmortem else None,
         "fix_forward": display(result.fix_forward) if result.fix_forward else None,
@@ -391,6 +392,8 @@ def emergency_text(result: EmergencyResult, display: Display) -> str:
                 for i in result.backup_plan.items
             ] or ["  nothing: the rollback destroys no table data"]
             out += [f"  note: {w}" for w in result.backup_plan.warnings]
+        if result.scratch_rehearsal:
+            out.append(f"On a scratch database: {result.scratch_rehearsal}")
         out.append("Rehearsal, in a transaction that was rolled back:")
         out += [f"  {line}" for line in result.rehearsal]
         out.append("Nothing was changed, written or committed.")
@@ -398,6 +401,8 @@ def emergency_text(result: EmergencyResult, display: Display) -> str:
     out.append(f"{result.incident_id}: rolled back {name} on {result.environment}")
     out += _statements_text(result.statements)
     out += [f"  ! {note}" for note in result.migration.rollback.notes]
+    if result.scratch_rehearsal:
+        out.append(f"rehearsal   {result.scratch_rehearsal}")
     if result.audit_event is not None:
         out.append(f"audit event {result.audit_event}, SHA-256 of the SQL {result.sql_sha256}")
     if result.backup_folder:
