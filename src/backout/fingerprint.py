@@ -22,22 +22,27 @@ import psycopg
 
 _SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
 _USER_SCHEMAS = (
-    f"n.nspname NOT IN {_SYSTEM} AND n.nspname NOT LIKE 'pg_temp%'"
-    " AND n.nspname NOT LIKE 'pg_toast_temp%'"
+    f"n.nspname NOT IN {_SYSTEM} AND n.nspname NOT LIKE 'pg_temp%%'"
+    " AND n.nspname NOT LIKE 'pg_toast_temp%%'"
 )
 # Objects an extension created belong to the extension, which is listed by name.
-_NOT_EXTENSION = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
+# Relations and what hangs on them are read for every relation, or only for those in scope.
+_SCOPE = "(%(everything)s OR {rel} = ANY(%(tables)s))"
+_NOT_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '{catalog}'::regclass"
+    " AND d.objid = {oid} AND d.deptype = 'e')"
+)
 
 QUERIES: Mapping[str, str] = {
     "schema": f"""
         SELECT n.nspname, '' FROM pg_namespace n
-        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="n.oid")}""",
+        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="n.oid", catalog="pg_namespace")}""",
     "table": f"""
         SELECT n.nspname || '.' || c.relname,
                c.relkind::text || CASE WHEN c.relpersistence = 'u' THEN ' unlogged' ELSE '' END
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p', 'f') AND {_USER_SCHEMAS}
-          AND {_NOT_EXTENSION.format(oid="c.oid")}""",
+        WHERE c.relkind IN ('r', 'p', 'f') AND {_USER_SCHEMAS} AND {_SCOPE.format(rel="c.relname")}
+          AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_class")}""",
     "column": f"""
         SELECT n.nspname || '.' || c.relname || '.' || a.attname,
                format_type(a.atttypid, a.atttypmod)
@@ -51,7 +56,8 @@ QUERIES: Mapping[str, str] = {
         JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
         WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
-          AND {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="c.oid")}""",
+          AND {_SCOPE.format(rel="c.relname")}
+          AND {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_class")}""",
     "constraint": f"""
         SELECT n.nspname || '.' || c.relname || '.' || con.conname,
                pg_get_constraintdef(con.oid)
@@ -59,22 +65,25 @@ QUERIES: Mapping[str, str] = {
         FROM pg_constraint con
         JOIN pg_class c ON c.oid = con.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="c.oid")}""",
+        WHERE {_USER_SCHEMAS} AND {_SCOPE.format(rel="c.relname")}
+          AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_class")}""",
     "index": f"""
         SELECT n.nspname || '.' || ic.relname,
                pg_get_indexdef(i.indexrelid)
                || CASE WHEN i.indisvalid THEN '' ELSE ' INVALID' END
         FROM pg_index i
         JOIN pg_class ic ON ic.oid = i.indexrelid
+        JOIN pg_class tc ON tc.oid = i.indrelid
         JOIN pg_namespace n ON n.oid = ic.relnamespace
-        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="i.indrelid")}""",
+        WHERE {_USER_SCHEMAS} AND {_SCOPE.format(rel="tc.relname")}
+          AND {_NOT_EXTENSION.format(oid="i.indrelid", catalog="pg_class")}""",
     "trigger": f"""
         SELECT n.nspname || '.' || c.relname || '.' || t.tgname,
                pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
         FROM pg_trigger t
         JOIN pg_class c ON c.oid = t.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE NOT t.tgisinternal AND {_USER_SCHEMAS}""",
+        WHERE NOT t.tgisinternal AND {_USER_SCHEMAS} AND {_SCOPE.format(rel="c.relname")}""",
     "function": f"""
         SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid)
                || ')',
@@ -83,12 +92,13 @@ QUERIES: Mapping[str, str] = {
         FROM pg_proc p
         JOIN pg_namespace n ON n.oid = p.pronamespace
         JOIN pg_language l ON l.oid = p.prolang
-        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="p.oid")}""",
+        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="p.oid", catalog="pg_proc")}""",
     "view": f"""
-        SELECT n.nspname || '.' || c.relname, c.relkind::text || ' ' || md5(pg_get_viewdef(c.oid))
+        SELECT n.nspname || '.' || c.relname,
+               c.relkind::text || ' ' || md5(pg_get_viewdef(c.oid))
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('v', 'm') AND {_USER_SCHEMAS}
-          AND {_NOT_EXTENSION.format(oid="c.oid")}""",
+        WHERE c.relkind IN ('v', 'm') AND {_USER_SCHEMAS} AND {_SCOPE.format(rel="c.relname")}
+          AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_class")}""",
     "sequence": f"""
         SELECT n.nspname || '.' || c.relname,
                format_type(s.seqtypid, NULL) || ' increment ' || s.seqincrement
@@ -96,7 +106,7 @@ QUERIES: Mapping[str, str] = {
         FROM pg_sequence s
         JOIN pg_class c ON c.oid = s.seqrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="c.oid")}""",
+        WHERE {_USER_SCHEMAS} AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_class")}""",
     "type": f"""
         SELECT n.nspname || '.' || t.typname,
                CASE t.typtype
@@ -112,10 +122,22 @@ QUERIES: Mapping[str, str] = {
           AND (t.typtype <> 'c' OR EXISTS (
                 SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
           AND NOT (t.typtype = 'b' AND t.typcategory = 'A')
-          AND {_NOT_EXTENSION.format(oid="t.oid")}""",
+          AND {_NOT_EXTENSION.format(oid="t.oid", catalog="pg_type")}""",
     "extension": """
         SELECT e.extname, '' FROM pg_extension e WHERE e.extname <> 'plpgsql'""",
 }
+
+NEIGHBOURS = """
+SELECT DISTINCT c.relname FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_class r ON r.oid = con.confrelid
+WHERE con.contype = 'f' AND r.relname = ANY(%s)
+"""
+"""The tables whose foreign keys reference the named ones: a ``CASCADE`` reaches them."""
+
+_ALL = "\nUNION ALL\n".join(
+    f"SELECT '{kind}' AS kind, q.* FROM ({query}) AS q" for kind, query in QUERIES.items()
+)
+"""Every query in one round trip."""
 
 
 @dataclass(frozen=True)
@@ -161,21 +183,33 @@ class Fingerprint:
 
 
 def fingerprint(
-    conn: psycopg.Connection[Any], *, ignore_tables: Collection[str] = ()
+    conn: psycopg.Connection[Any],
+    *,
+    ignore_tables: Collection[str] = (),
+    scope: Collection[str] | None = None,
 ) -> Fingerprint:
     """The fingerprint of the database ``conn`` is connected to; read-only.
 
     ``ignore_tables`` (unqualified names) are left out with their columns, constraints,
-    indexes and triggers: backout's own history, audit and journal tables.
+    indexes and triggers: backout's own history, audit and journal tables. With ``scope``
+    (unqualified relation names), only those relations are read with their columns,
+    constraints, indexes, triggers and views; schemas, functions, sequences, types and
+    extensions are always read whole. Two fingerprints compare only when taken with the same
+    ``scope``.
     """
     objects: dict[str, str] = {}
     ignored = set(ignore_tables)
-    for kind, query in QUERIES.items():
-        for name, description in conn.execute(query).fetchall():
-            if _belongs_to_ignored(kind, str(name), ignored):
-                continue
+    params = {"everything": scope is None, "tables": sorted(scope or ())}
+    for kind, name, description in conn.execute(_ALL, params, prepare=True).fetchall():
+        if not _belongs_to_ignored(kind, str(name), ignored):
             objects[f"{kind} {name}"] = str(description)
     return Fingerprint(objects)
+
+
+def scope_of(conn: psycopg.Connection[Any], tables: Collection[str]) -> set[str]:
+    """``tables`` and the tables whose foreign keys reference them."""
+    named = sorted({t.rsplit(".", 1)[-1] for t in tables})
+    return set(named) | {str(n) for (n,) in conn.execute(NEIGHBOURS, (named,)).fetchall()}
 
 
 def _belongs_to_ignored(kind: str, name: str, ignored: set[str]) -> bool:

@@ -19,11 +19,11 @@ import psycopg
 from backout.catalog import Entry
 from backout.config import Settings
 from backout.errors import BackoutError
-from backout.fingerprint import Change, Fingerprint, fingerprint
+from backout.fingerprint import Change, Fingerprint, fingerprint, scope_of
 from backout.history import JOURNAL_TABLE
 from backout.lint import IRREVERSIBLE
 from backout.migration_file import MigrationFile
-from backout.statements import Statement
+from backout.statements import Statement, referenced_tables
 
 OK = "ok"
 FAILED = "failed"
@@ -90,8 +90,9 @@ def verify(
     ignore = {settings.audit_table, JOURNAL_TABLE} | {
         settings.history_table(folder) for folder in settings.migrations
     }
+    # The fingerprint is one prepared query run four times per migration: plan it once.
+    conn.execute("SET plan_cache_mode = force_generic_plan")
     report = Report()
-    before = fingerprint(conn, ignore_tables=ignore)
     broken = False
     for number, entry in enumerate(entries):
         if progress is not None:
@@ -100,7 +101,7 @@ def verify(
             report.verdicts.append(Verdict(entry.name, SKIPPED, error="an earlier one failed"))
             continue
         started = time.perf_counter()
-        verdict, before, broken = _rehearse(conn, entry, before, ignore)
+        verdict, broken = _rehearse(conn, entry, ignore)
         report.verdicts.append(replace(verdict, ms=round((time.perf_counter() - started) * 1000)))
     if progress is not None:
         progress(len(entries), len(entries), "")
@@ -108,40 +109,52 @@ def verify(
 
 
 def _rehearse(
-    conn: psycopg.Connection[Any], entry: Entry, before: Fingerprint, ignore: set[str]
-) -> tuple[Verdict, Fingerprint, bool]:
-    """One migration: its verdict, the fingerprint it leaves, whether the run must stop."""
+    conn: psycopg.Connection[Any], entry: Entry, ignore: set[str]
+) -> tuple[Verdict, bool]:
+    """One migration: its verdict, and whether the run must stop there.
+
+    The fingerprints read the relations the migration names and those whose foreign keys
+    reference them (what a ``CASCADE`` reaches), with the database's schemas, functions,
+    sequences, types and extensions: each step's cost does not grow with the number of
+    migrations before it, so the whole run stays linear.
+    """
     try:
         migration = entry.read()
     except BackoutError as exc:
-        return Verdict(entry.name, FAILED, error=str(exc)), before, True
+        return Verdict(entry.name, FAILED, error=str(exc)), True
+    touched = referenced_tables((*migration.statements, *migration.rollback.statements))
+    scope = scope_of(conn, touched)
+
+    def snapshot() -> Fingerprint:
+        return fingerprint(conn, ignore_tables=ignore, scope=scope)
+
+    before = snapshot()
     name, schema_before = migration.name, before.sha256
     try:
         _run(conn, migration.statements, "apply")
     except _StepFailed as exc:
-        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), before, True
-    applied = fingerprint(conn, ignore_tables=ignore)
+        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), True
+    applied = snapshot()
     rollback = migration.rollback.statements
     if not rollback:
         if _documented_irreversible(migration):
-            return Verdict(name, IRREVERSIBLE_OUTCOME, schema_before=schema_before), applied, False
+            return Verdict(name, IRREVERSIBLE_OUTCOME, schema_before=schema_before), False
         error = "no rollback SQL is documented"
-        return Verdict(name, FAILED, error=error, schema_before=schema_before), applied, False
+        return Verdict(name, FAILED, error=error, schema_before=schema_before), False
     try:
         _run(conn, rollback, "rollback")
     except _StepFailed as exc:  # its transaction rolled back: still applied, go on from there
-        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), applied, False
-    rolled_back = fingerprint(conn, ignore_tables=ignore)
+        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), False
+    rolled_back = snapshot()
     left = tuple(before.diff(rolled_back))
     try:
         _run(conn, migration.statements, "apply again")
     except _StepFailed as exc:
         verdict = Verdict(name, FAILED, left, error=str(exc), schema_before=schema_before)
-        return verdict, rolled_back, True
-    again = fingerprint(conn, ignore_tables=ignore)
-    differs = tuple(applied.diff(again))
+        return verdict, True
+    differs = tuple(applied.diff(snapshot()))
     outcome = OK if not left and not differs else FAILED
-    return Verdict(name, outcome, left, differs, schema_before=schema_before), again, False
+    return Verdict(name, outcome, left, differs, schema_before=schema_before), False
 
 
 def _documented_irreversible(migration: MigrationFile) -> bool:
