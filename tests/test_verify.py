@@ -203,3 +203,30 @@ def test_production_apply_is_gated_by_a_rehearsal_unless_skipped_with_a_reason(
             " WHERE action = 'approval' ORDER BY id"
         ).fetchall()
     assert rehearsals == [("passed",), ("skipped: hotfix, rehearsed by hand",)]
+
+
+def test_a_rollback_says_whether_the_schema_came_back(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "migrations/007_add_note.sql").write_text(
+        migration(
+            "007_add_note.sql",
+            "ALTER TABLE markets ADD COLUMN note text;\nCREATE INDEX idx_title ON markets (title);",
+            ["ALTER TABLE markets DROP COLUMN IF EXISTS note;"],
+        )
+    )
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    for name in ("BACKOUT_CONFIG", "BACKOUT_MIGRATIONS"):
+        monkeypatch.delenv(name, raising=False)
+    assert run("apply", "--yes").exit_code == 0
+
+    rolled_back = run("rollback", "007", "--yes", "--json")  # leaves idx_title behind
+    assert run("apply", "--yes", "--reapply", "007").exit_code == 1  # idx_title exists
+
+    assert rolled_back.exit_code == 0
+    check = json.loads(rolled_back.stdout)["schema_check"]
+    assert check.startswith("the schema differs from what it was before 007_add_note")
+    with psycopg.connect(database_url) as conn:
+        recorded = conn.execute("SELECT count(schema_before) FROM schema_migrations").fetchone()
+    assert recorded == (6,)

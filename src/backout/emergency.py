@@ -37,12 +37,13 @@ from backout.history import last_rollbacks, read_history, table_exists
 from backout.incidents import ids_in, next_incident_id, slug
 from backout.lifecycle import Confirm, Plan, audit_event, guarded, log_decision, rollback_step
 from backout.migration_file import MigrationFile
-from backout.planned_rollback import rehearse, rollback_statements_of
+from backout.planned_rollback import recorded_schema, rehearse, rollback_statements_of
 from backout.postmortem import ActionItem, Postmortem, read_front_matter, timeline_from
 from backout.postmortem import write_postmortem as _write
 from backout.rehearsal import rehearse_quietly
 from backout.runner import Reporter, RunOptions, Step, sql_sha256
 from backout.statements import Statement
+from backout.verify import restoration
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 
@@ -91,6 +92,8 @@ class Result:
     """``--dry-run``: each statement's result on this database, rolled back."""
     scratch_rehearsal: str | None = None
     """Whether the documented rollback passed rehearsal on a scratch database."""
+    schema_check: str | None = None
+    """After the rollback: whether the schema is what it was before the migration."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -176,7 +179,10 @@ def emergency(
                     now(), f"ran line {s.line}: {_first_words(s.sql)} ({_rows(rows)}, {ms} ms)"
                 )
                 incident.note(now(), f"rolling back {migration.name} ({_count(statements)})")
+                recorded, later = recorded_schema(conn, settings, migration)
                 runner.run(step)
+                stage = "schema check"
+                result.schema_check = restoration(conn, settings, migration, recorded, later)
         except BaseException as exc:  # the timeline says what failed, whatever it was
             incident.note(now(), _failure(stage, exc))
             raise
@@ -185,6 +191,8 @@ def emergency(
             f"committed: history row removed and audit event {runner.audit_id} written "
             "in the same transaction",
         )
+        incident.pm = replace(incident.pm, schema_check=result.schema_check)
+        incident.note(now(), f"schema check: {result.schema_check}")
         result.rolled_back_at = completed["at"]
         result.review_due = review_due(completed["at"], settings.clock_policy)
         result.audit_event = runner.audit_id

@@ -37,6 +37,8 @@ class Applied:
     checksum: str | None
     rollback_checksum: str | None = None
     execution_ms: int | None = None
+    schema_before: str | None = None
+    """SHA-256 of the schema fingerprint just before the migration ran (see ``verify``)."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,15 @@ class RolledBack:
 
 
 def ensure_history(conn: psycopg.Connection[Any], table: str) -> None:
-    """Create a history table when it does not exist (the strategy's DDL, two extra columns)."""
+    """Create a history table when it does not exist (the strategy's DDL, three extra columns);
+    add ``schema_before`` to a table an earlier backout made."""
     if table_exists(conn, table):
+        if not column_exists(conn, table, "schema_before"):
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS schema_before VARCHAR(64)").format(
+                    _ident(table)
+                )
+            )
         return  # no DDL, and no lock on the catalog, on every run
     conn.execute(
         sql.SQL(
@@ -85,7 +94,8 @@ def ensure_history(conn: psycopg.Connection[Any], table: str) -> None:
               applied_by VARCHAR(255),
               checksum VARCHAR(64),
               rollback_checksum VARCHAR(64),
-              execution_ms INTEGER
+              execution_ms INTEGER,
+              schema_before VARCHAR(64)
             )
             """
         ).format(_ident(table))
@@ -168,15 +178,27 @@ def table_exists(conn: psycopg.Connection[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
+def column_exists(conn: psycopg.Connection[Any], table: str, column: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attname = %s AND NOT attisdropped)",
+        (table, column),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def read_history(conn: psycopg.Connection[Any], table: str) -> dict[str, Applied]:
     """The rows of a history table by version; empty when the table does not exist."""
     if not table_exists(conn, table):
         return {}
+    schema_before = sql.SQL(
+        "schema_before" if column_exists(conn, table, "schema_before") else "NULL"
+    )
     rows = conn.execute(
         sql.SQL(
             "SELECT version, name, applied_at, applied_by, checksum, rollback_checksum, "
-            "execution_ms FROM {} ORDER BY version"
-        ).format(_ident(table))
+            "execution_ms, {} FROM {} ORDER BY version"
+        ).format(schema_before, _ident(table))
     ).fetchall()
     return {row[0]: Applied(*row) for row in rows}
 
@@ -185,7 +207,7 @@ def record_applied(conn: psycopg.Connection[Any], table: str, applied: Applied) 
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (version, name, applied_at, applied_by, checksum, rollback_checksum, "
-            "execution_ms) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            "execution_ms, schema_before) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(_ident(table)),
         (
             applied.version,
@@ -195,6 +217,7 @@ def record_applied(conn: psycopg.Connection[Any], table: str, applied: Applied) 
             applied.checksum,
             applied.rollback_checksum,
             applied.execution_ms,
+            applied.schema_before,
         ),
     )
 

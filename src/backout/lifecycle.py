@@ -41,6 +41,7 @@ from backout.rehearsal import gate
 from backout.runner import Reporter, Runner, RunOptions, Step
 from backout.statements import Statement
 from backout.status import FolderHistory, MigrationStatus, State, compute_status
+from backout.verify import schema_hash
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Outcome:
     done: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
     """Migrations an ``auto_rollback`` environment rolled back after a failure."""
+    schema_check: str | None = None
+    """After a rollback: whether the schema came back to what it was before the migration."""
 
 
 # --- status ---------------------------------------------------------------------------------
@@ -148,7 +151,10 @@ def apply(
                 for migration, statements in plan.steps:
                     count = f"{len(statements)} statement" + ("s" if len(statements) != 1 else "")
                     report(f"applying {migration.name} ({count})")
-                    runner.run(_apply_step(settings, target, operator, migration, statements))
+                    before = schema_hash(conn, settings, migration)
+                    runner.run(
+                        _apply_step(settings, target, operator, migration, statements, before)
+                    )
                     outcome.done.append(migration.name)
             except Exception:
                 if target.environment is not None and target.environment.auto_rollback:
@@ -205,6 +211,7 @@ def _apply_step(
     operator: Operator,
     migration: MigrationFile,
     statements: tuple[Statement, ...],
+    schema_before: str | None = None,
 ) -> Step:
     table = settings.history_table(migration.folder)
     version = migration.version or ""
@@ -221,6 +228,7 @@ def _apply_step(
                 checksum=migration.checksum,
                 rollback_checksum=migration.rollback.checksum,
                 execution_ms=duration,
+                schema_before=schema_before,
             ),
         )
 

@@ -32,6 +32,7 @@ from backout.migration_file import MigrationFile, read_migration
 from backout.rehearsal import gate
 from backout.runner import Reporter, RunOptions
 from backout.statements import Statement, referenced_tables
+from backout.verify import restoration
 
 
 def rollback(
@@ -71,10 +72,23 @@ def rollback(
             runner,
         ):
             migration, statements = plan.steps[0]
+            before, later = recorded_schema(conn, settings, migration)
             runner.run(rollback_step(settings, target, operator, migration, statements, "rollback"))
-    outcome = Outcome(plan, done=[migration.name])
+            check = restoration(conn, settings, migration, before, later)
+    outcome = Outcome(plan, done=[migration.name], schema_check=check)
     log_decision(settings, target, operator, "Rolled back", outcome.done)
     return outcome
+
+
+def recorded_schema(
+    conn: psycopg.Connection[Any], settings: Settings, migration: MigrationFile
+) -> tuple[str | None, int]:
+    """The schema hash recorded when ``migration`` was applied, and how many migrations of its
+    folder were applied after it (they may explain a difference)."""
+    history = read_history(conn, settings.history_table(migration.folder))
+    applied = history.get(migration.version or "")
+    later = sum(1 for version in history if version > (migration.version or ""))
+    return (applied.schema_before if applied else None), later
 
 
 def _rollback_plan(

@@ -67,6 +67,8 @@ class Postmortem:
     """The commit that added the migration, as context (blameless)."""
     rehearsal: str | None = None
     """Whether the rollback passed rehearsal on a scratch database before it ran."""
+    schema_check: str | None = None
+    """Whether the schema came back to what it was before the migration was applied."""
     timeline: tuple[Entry, ...] = ()
     action_items: tuple[ActionItem, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +98,7 @@ def front_matter(pm: Postmortem) -> dict[str, Any]:
         "backup_waiver": pm.backup_waiver,
         "audit_event": pm.audit_event,
         "rehearsal": pm.rehearsal,
+        "schema_check": pm.schema_check,
         "action_items": [
             {"title": a.title, "owner": a.owner, "due": a.due.isoformat(), "status": a.status}
             for a in pm.action_items

@@ -87,9 +87,7 @@ def verify(
     progress: Progress | None = None,
 ) -> Report:
     """Rehearse ``entries`` in order on the scratch database ``conn`` (autocommit)."""
-    ignore = {settings.audit_table, JOURNAL_TABLE} | {
-        settings.history_table(folder) for folder in settings.migrations
-    }
+    ignore = own_tables(settings)
     # The fingerprint is one prepared query run four times per migration: plan it once.
     conn.execute("SET plan_cache_mode = force_generic_plan")
     report = Report()
@@ -122,8 +120,7 @@ def _rehearse(
         migration = entry.read()
     except BackoutError as exc:
         return Verdict(entry.name, FAILED, error=str(exc)), True
-    touched = referenced_tables((*migration.statements, *migration.rollback.statements))
-    scope = scope_of(conn, touched)
+    scope = migration_scope(conn, migration)
 
     def snapshot() -> Fingerprint:
         return fingerprint(conn, ignore_tables=ignore, scope=scope)
@@ -155,6 +152,48 @@ def _rehearse(
     differs = tuple(applied.diff(snapshot()))
     outcome = OK if not left and not differs else FAILED
     return Verdict(name, outcome, left, differs, schema_before=schema_before), False
+
+
+def own_tables(settings: Settings) -> set[str]:
+    """backout's own tables, which no fingerprint includes."""
+    return {settings.audit_table, JOURNAL_TABLE} | {
+        settings.history_table(folder) for folder in settings.migrations
+    }
+
+
+def migration_scope(conn: psycopg.Connection[Any], migration: MigrationFile) -> set[str]:
+    """The relations a migration's forward and rollback SQL name, and those whose foreign keys
+    reference them."""
+    return scope_of(
+        conn, referenced_tables((*migration.statements, *migration.rollback.statements))
+    )
+
+
+def schema_hash(conn: psycopg.Connection[Any], settings: Settings, migration: MigrationFile) -> str:
+    """The SHA-256 of the schema around ``migration``: stored when it is applied, compared
+    after it is rolled back."""
+    scope = migration_scope(conn, migration)
+    return fingerprint(conn, ignore_tables=own_tables(settings), scope=scope).sha256
+
+
+def restoration(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    migration: MigrationFile,
+    before: str | None,
+    later: int = 0,
+) -> str:
+    """After a rollback: whether the schema around ``migration`` is what it was before it was
+    applied, as one sentence."""
+    if before is None:
+        return f"not checked: no schema was recorded when {migration.name} was applied"
+    if schema_hash(conn, settings, migration) == before:
+        return f"the schema is back to what it was before {migration.name} was applied"
+    why = f"; {later} later migration(s) are applied, which may explain it" if later else ""
+    return (
+        f"the schema differs from what it was before {migration.name} was applied{why}: "
+        "`backout verify` shows what its rollback leaves"
+    )
 
 
 def _documented_irreversible(migration: MigrationFile) -> bool:

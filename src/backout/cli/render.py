@@ -287,6 +287,7 @@ def outcome_json(outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
         ],
         "done": outcome.done,
         "recovered": outcome.recovered,
+        "schema_check": outcome.schema_check,
         "warnings": list(plan.warnings),
     }
 
@@ -304,6 +305,8 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
         return "\n".join(out)
     verb = {"apply": "Applied", "rollback": "Rolled back", "baseline": "Baselined"}[plan.action]
     out.append(f"{verb} {', '.join(outcome.done)} on {plan.target.name}.")
+    if outcome.schema_check:
+        out.append(f"Schema check: {outcome.schema_check}.")
     return "\n".join(out)
 
 
@@ -321,6 +324,7 @@ def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
             "outcome": "rehearsed" if result.dry_run else "rolled_back",
             "rehearsal": result.rehearsal,
             "scratch_rehearsal": result.scratch_rehearsal,
+            "schema_check": result.schema_check,
         },
         "postmortem": display(result.postmortem) if result.postmortem else None,
         "fix_forward": display(result.fix_forward) if result.fix_forward else None,
@@ -403,6 +407,8 @@ def emergency_text(result: EmergencyResult, display: Display) -> str:
     out += [f"  ! {note}" for note in result.migration.rollback.notes]
     if result.scratch_rehearsal:
         out.append(f"rehearsal   {result.scratch_rehearsal}")
+    if result.schema_check:
+        out.append(f"schema      {result.schema_check}")
     if result.audit_event is not None:
         out.append(f"audit event {result.audit_event}, SHA-256 of the SQL {result.sql_sha256}")
     if result.backup_folder:
