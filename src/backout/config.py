@@ -52,7 +52,9 @@ TOP_LEVEL_KEYS = (
     "review_clock",
     "time_zone",
     "action_item_days",
+    "key_queries",
 )
+KEY_QUERY_KEYS = ("name", "sql", "budget_ms")
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -75,6 +77,15 @@ class Environment:
     require_approval: bool = False
     auto_rollback: bool = False
     """A failed ``apply`` rolls back what the same run applied (preview databases)."""
+
+
+@dataclass(frozen=True)
+class KeyQuery:
+    """A query the application depends on: ``backout check`` runs it under EXPLAIN ANALYZE."""
+
+    name: str
+    sql: str
+    budget_ms: float
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class Settings:
     time_zone: str = "UTC"
     action_item_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_ACTION_DAYS))
     """Days to complete an action item, by severity."""
+    key_queries: tuple[KeyQuery, ...] = ()
 
     @property
     def clock_policy(self) -> ClockPolicy:
@@ -240,7 +252,26 @@ def load_settings(
         decisions_log=_decisions_log(table.get("decisions_log", DEFAULT_DECISIONS_LOG), root),
         backups=_absolute(root, _path(table.get("backups"), config_file, "backups")),
         **_review_policy(table, config_file),
+        key_queries=_key_queries(table.get("key_queries", []), config_file),
     )
+
+
+def _key_queries(value: object, path: Path | None) -> tuple[KeyQuery, ...]:
+    """``[[tool.backout.key_queries]]``: name, sql, budget_ms."""
+    if not isinstance(value, list):
+        raise ConfigError("key_queries must be a list of tables ([[key_queries]])", path=path)
+    found = []
+    for number, item in enumerate(value, start=1):
+        where = f"key_queries #{number}"
+        entry = _as_table(item, path or Path(), where)
+        _check_keys(entry, KEY_QUERY_KEYS, path, where)
+        name, text, budget = entry.get("name"), entry.get("sql"), entry.get("budget_ms")
+        if not isinstance(name, str) or not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where} needs a name and an sql string", path=path)
+        if not isinstance(budget, int | float) or isinstance(budget, bool) or budget <= 0:
+            raise ConfigError(f"{where} needs budget_ms, a positive number", path=path)
+        found.append(KeyQuery(name, text, float(budget)))
+    return tuple(found)
 
 
 def _review_policy(table: Mapping[str, Any], path: Path | None) -> dict[str, Any]:

@@ -7,7 +7,8 @@ functions by signature with a hash of their body, views and materialized views, 
 types (enum values in order, domains, composites) and extensions. Each object becomes one entry,
 ``"<kind> <name>"`` → a canonical description, so two equal schemas compare equal and a diff
 names each object added, removed or changed. backout's own tables (history, audit, journal) are
-left out: they are not the application's schema.
+left out: they are not the application's schema. NOT NULL is part of a column's entry; the
+catalog rows PostgreSQL 18 adds for it are left out, so fingerprints compare across versions.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ QUERIES: Mapping[str, str] = {
         FROM pg_constraint con
         JOIN pg_class c ON c.oid = con.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_USER_SCHEMAS} AND {_SCOPE.format(rel="c.relname")}
+        WHERE {_USER_SCHEMAS} AND {_SCOPE.format(rel="c.relname")} AND con.contype <> 'n'
           AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_class")}""",
     "index": f"""
         SELECT n.nspname || '.' || ic.relname,

@@ -50,6 +50,8 @@ class Verdict:
     ms: int = 0
     schema_before: str | None = None
     """The SHA-256 of the fingerprint before the migration."""
+    created: tuple[Change, ...] = ()
+    """What applying it changed: the objects it adds, removes or alters."""
 
     def problems(self) -> list[str]:
         """What went wrong, in the order it happened."""
@@ -132,26 +134,31 @@ def _rehearse(
     except _StepFailed as exc:
         return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), True
     applied = snapshot()
+    created = tuple(before.diff(applied))
     rollback = migration.rollback.statements
     if not rollback:
         if _documented_irreversible(migration):
-            return Verdict(name, IRREVERSIBLE_OUTCOME, schema_before=schema_before), False
+            verdict = Verdict(name, IRREVERSIBLE_OUTCOME, schema_before=schema_before)
+            return replace(verdict, created=created), False
         error = "no rollback SQL is documented"
-        return Verdict(name, FAILED, error=error, schema_before=schema_before), False
+        verdict = Verdict(name, FAILED, error=error, schema_before=schema_before)
+        return replace(verdict, created=created), False
     try:
         _run(conn, rollback, "rollback")
     except _StepFailed as exc:  # its transaction rolled back: still applied, go on from there
-        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), False
+        verdict = Verdict(name, FAILED, error=str(exc), schema_before=schema_before)
+        return replace(verdict, created=created), False
     rolled_back = snapshot()
     left = tuple(before.diff(rolled_back))
     try:
         _run(conn, migration.statements, "apply again")
     except _StepFailed as exc:
         verdict = Verdict(name, FAILED, left, error=str(exc), schema_before=schema_before)
-        return verdict, True
+        return replace(verdict, created=created), True
     differs = tuple(applied.diff(snapshot()))
     outcome = OK if not left and not differs else FAILED
-    return Verdict(name, outcome, left, differs, schema_before=schema_before), False
+    verdict = Verdict(name, outcome, left, differs, schema_before=schema_before)
+    return replace(verdict, created=created), False
 
 
 def own_tables(settings: Settings) -> set[str]:

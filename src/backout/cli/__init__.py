@@ -17,6 +17,7 @@ from backout.cli import demo as _demo  # noqa: F401  (registers its commands)
 from backout.cli import emergency as _emergency  # noqa: F401  (registers its commands)
 from backout.cli import migrations as _migrations  # noqa: F401  (registers its commands)
 from backout.cli import postmortems as _postmortems  # noqa: F401  (registers its commands)
+from backout.cli import staging as _staging  # noqa: F401  (registers its commands)
 from backout.cli import verify as _verify  # noqa: F401  (registers its commands)
 from backout.cli.app import app
 from backout.errors import BackoutError, ExitCode

@@ -1,0 +1,43 @@
+"""``backout check``: the staging validation checklist of one migration, as a report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from backout.cli import render
+from backout.cli.app import app, state
+from backout.cli.options import DatabaseUrl, EnvName, JsonFlag, target_of
+from backout.errors import ExitCode
+from backout.staging_check import Checklist, markdown, staging_check
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    migration: Annotated[str, typer.Argument(help="Version (004), name or path.")],
+    database_url: DatabaseUrl = None,
+    env: EnvName = None,
+    json_output: JsonFlag = False,
+) -> int:
+    """The staging checklist: applied, indexes valid, constraints probed, triggers enabled, key
+    queries within budget, rollback rehearsed, breaking changes. Exit 3 when a check fails."""
+    st = state(ctx)
+    checklist = staging_check(st.settings, target_of(ctx, database_url, env), migration, st.cwd)
+    if json_output:
+        typer.echo(render.to_json(_json(checklist)))
+    else:
+        typer.echo(markdown(checklist), nl=False)
+    return ExitCode.PROBLEMS if checklist.failed else ExitCode.OK
+
+
+def _json(checklist: Checklist) -> dict[str, Any]:
+    return {
+        "migration": checklist.migration,
+        "environment": checklist.environment,
+        "ok": not checklist.failed,
+        "items": [
+            {"check": i.what, "status": i.status, "evidence": i.evidence} for i in checklist.items
+        ],
+    }
