@@ -53,8 +53,10 @@ TOP_LEVEL_KEYS = (
     "time_zone",
     "action_item_days",
     "key_queries",
+    "smoke_checks",
 )
 KEY_QUERY_KEYS = ("name", "sql", "budget_ms")
+SMOKE_CHECK_KEYS = ("name", "sql")
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -89,6 +91,14 @@ class KeyQuery:
 
 
 @dataclass(frozen=True)
+class SmokeCheck:
+    """SQL whose first value must be true after apply, rollback and emergency."""
+
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything backout needs to know about a project, resolved to absolute paths."""
 
@@ -113,6 +123,7 @@ class Settings:
     action_item_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_ACTION_DAYS))
     """Days to complete an action item, by severity."""
     key_queries: tuple[KeyQuery, ...] = ()
+    smoke_checks: tuple[SmokeCheck, ...] = ()
 
     @property
     def clock_policy(self) -> ClockPolicy:
@@ -253,7 +264,24 @@ def load_settings(
         backups=_absolute(root, _path(table.get("backups"), config_file, "backups")),
         **_review_policy(table, config_file),
         key_queries=_key_queries(table.get("key_queries", []), config_file),
+        smoke_checks=_smoke_checks(table.get("smoke_checks", []), config_file),
     )
+
+
+def _smoke_checks(value: object, path: Path | None) -> tuple[SmokeCheck, ...]:
+    """``[[tool.backout.smoke_checks]]``: name, sql."""
+    if not isinstance(value, list):
+        raise ConfigError("smoke_checks must be a list of tables ([[smoke_checks]])", path=path)
+    found = []
+    for number, item in enumerate(value, start=1):
+        where = f"smoke_checks #{number}"
+        entry = _as_table(item, path or Path(), where)
+        _check_keys(entry, SMOKE_CHECK_KEYS, path, where)
+        name, text = entry.get("name"), entry.get("sql")
+        if not isinstance(name, str) or not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where} needs a name and an sql string", path=path)
+        found.append(SmokeCheck(name, text))
+    return tuple(found)
 
 
 def _key_queries(value: object, path: Path | None) -> tuple[KeyQuery, ...]:

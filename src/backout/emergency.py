@@ -35,13 +35,22 @@ from backout.deadlines import action_item_due, review_due
 from backout.errors import BackoutError, RefusedError, UsageError
 from backout.history import last_rollbacks, read_history, table_exists
 from backout.incidents import ids_in, next_incident_id, slug
-from backout.lifecycle import Confirm, Plan, audit_event, guarded, log_decision, rollback_step
+from backout.lifecycle import (
+    Confirm,
+    Plan,
+    audit_event,
+    guarded,
+    log_decision,
+    rollback_step,
+    smoke_after,
+)
 from backout.migration_file import MigrationFile
 from backout.planned_rollback import recorded_schema, rehearse, rollback_statements_of
 from backout.postmortem import ActionItem, Postmortem, read_front_matter, timeline_from
 from backout.postmortem import write_postmortem as _write
 from backout.rehearsal import rehearse_quietly
 from backout.runner import Reporter, RunOptions, Step, sql_sha256
+from backout.smoke import SmokeResult
 from backout.statements import Statement
 from backout.verify import restoration
 
@@ -94,6 +103,7 @@ class Result:
     """Whether the documented rollback passed rehearsal on a scratch database."""
     schema_check: str | None = None
     """After the rollback: whether the schema is what it was before the migration."""
+    smoke: list[SmokeResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -183,6 +193,10 @@ def emergency(
                 runner.run(step)
                 stage = "schema check"
                 result.schema_check = restoration(conn, settings, migration, recorded, later)
+                stage = "smoke checks"
+                result.smoke = smoke_after(
+                    settings, conn, target, operator, "emergency", [migration.name]
+                )
         except BaseException as exc:  # the timeline says what failed, whatever it was
             incident.note(now(), _failure(stage, exc))
             raise
@@ -193,6 +207,8 @@ def emergency(
         )
         incident.pm = replace(incident.pm, schema_check=result.schema_check)
         incident.note(now(), f"schema check: {result.schema_check}")
+        for smoke in result.smoke:
+            incident.note(now(), smoke.describe())
         result.rolled_back_at = completed["at"]
         result.review_due = review_due(completed["at"], settings.clock_policy)
         result.audit_event = runner.audit_id

@@ -39,6 +39,7 @@ from backout.lock import migration_lock
 from backout.migration_file import MigrationFile
 from backout.rehearsal import gate
 from backout.runner import Reporter, Runner, RunOptions, Step
+from backout.smoke import SmokeResult, audit_smoke, run_smoke_checks
 from backout.statements import Statement
 from backout.status import FolderHistory, MigrationStatus, State, compute_status
 from backout.verify import schema_hash
@@ -72,6 +73,8 @@ class Outcome:
     """Migrations an ``auto_rollback`` environment rolled back after a failure."""
     schema_check: str | None = None
     """After a rollback: whether the schema came back to what it was before the migration."""
+    smoke: list[SmokeResult] = field(default_factory=list)
+    """The project's smoke checks, run after the change."""
 
 
 # --- status ---------------------------------------------------------------------------------
@@ -160,8 +163,23 @@ def apply(
                 if target.environment is not None and target.environment.auto_rollback:
                     _recover(settings, target, operator, runner, outcome, report)
                 raise
+            outcome.smoke = smoke_after(settings, conn, target, operator, "apply", outcome.done)
     log_decision(settings, target, operator, "Applied", outcome.done)
     return outcome
+
+
+def smoke_after(
+    settings: Settings,
+    conn: psycopg.Connection[Any],
+    target: Target,
+    operator: Operator,
+    action: str,
+    migrations: Sequence[str],
+) -> list[SmokeResult]:
+    """The project's smoke checks after ``action``, audited."""
+    results = run_smoke_checks(conn, settings.smoke_checks)
+    audit_smoke(conn, settings.audit_table, target, operator, action, migrations, results)
+    return results
 
 
 def _apply_plan(

@@ -27,6 +27,7 @@ from backout.lifecycle import (
     log_decision,
     require_clean,
     rollback_step,
+    smoke_after,
 )
 from backout.migration_file import MigrationFile, read_migration
 from backout.rehearsal import gate
@@ -75,7 +76,8 @@ def rollback(
             before, later = recorded_schema(conn, settings, migration)
             runner.run(rollback_step(settings, target, operator, migration, statements, "rollback"))
             check = restoration(conn, settings, migration, before, later)
-    outcome = Outcome(plan, done=[migration.name], schema_check=check)
+            smoke = smoke_after(settings, conn, target, operator, "rollback", [migration.name])
+    outcome = Outcome(plan, done=[migration.name], schema_check=check, smoke=smoke)
     log_decision(settings, target, operator, "Rolled back", outcome.done)
     return outcome
 

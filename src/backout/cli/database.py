@@ -74,7 +74,7 @@ def apply(
     statement_timeout: StatementTimeout = None,
     skip_rehearsal: SkipRehearsal = None,
     json_output: JsonFlag = False,
-) -> None:
+) -> int:
     """Apply pending migrations in order, each in one transaction with its history row."""
     st = state(ctx)
     outcome = lifecycle.apply(
@@ -90,7 +90,7 @@ def apply(
         cwd=st.cwd,
         skip_rehearsal=skip_rehearsal,
     )
-    echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
+    return echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
 
 
 @app.command()
@@ -107,7 +107,7 @@ def baseline(
     lock_timeout: LockTimeout = "5s",
     lock_retries: LockRetries = 5,
     json_output: JsonFlag = False,
-) -> None:
+) -> int:
     """Mark pending migrations as applied without running them (a database migrated by hand)."""
     st = state(ctx)
     outcome = lifecycle.baseline(
@@ -120,7 +120,7 @@ def baseline(
         confirm=confirmer(yes),
         cwd=st.cwd,
     )
-    echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
+    return echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
 
 
 @app.command()
@@ -152,13 +152,13 @@ def rollback(
     statement_timeout: StatementTimeout = None,
     skip_rehearsal: SkipRehearsal = None,
     json_output: JsonFlag = False,
-) -> None:
+) -> int:
     """Roll back one applied migration with its documented SQL (a planned, non-incident one)."""
     st = state(ctx)
     if print_sql:
         statements = planned_rollback.rollback_sql(st.settings, migration, rollback_file, st.cwd)
         typer.echo(render.statements_sql(statements), nl=False)
-        return
+        return ExitCode.OK
     outcome = planned_rollback.rollback(
         st.settings,
         target_of(ctx, database_url, env),
@@ -173,4 +173,4 @@ def rollback(
         cwd=st.cwd,
         skip_rehearsal=skip_rehearsal,
     )
-    echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
+    return echo_outcome(outcome, dry_run=dry_run, json_output=json_output)

@@ -13,7 +13,7 @@ from backout.approval import Operator
 from backout.cli import render
 from backout.cli.app import state
 from backout.db import Target, parse_duration, resolve_target
-from backout.errors import RefusedError
+from backout.errors import ExitCode, RefusedError
 from backout.gitops import operator_identity
 from backout.lifecycle import Confirm, Outcome, Plan
 from backout.runner import RunOptions
@@ -98,8 +98,10 @@ def progress(line: str) -> None:
     typer.echo(line, err=True)
 
 
-def echo_outcome(outcome: Outcome, *, dry_run: bool, json_output: bool) -> None:
+def echo_outcome(outcome: Outcome, *, dry_run: bool, json_output: bool) -> int:
+    """Print the outcome; the exit code: 3 when a smoke check failed after the change."""
     if json_output:
         typer.echo(render.to_json(render.outcome_json(outcome, dry_run=dry_run)))
     else:
         typer.echo(render.outcome_text(outcome, dry_run=dry_run))
+    return ExitCode.PROBLEMS if any(not r.ok for r in outcome.smoke) else ExitCode.OK

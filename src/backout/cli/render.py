@@ -288,6 +288,7 @@ def outcome_json(outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
         "done": outcome.done,
         "recovered": outcome.recovered,
         "schema_check": outcome.schema_check,
+        "smoke_checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in outcome.smoke],
         "warnings": list(plan.warnings),
     }
 
@@ -307,6 +308,7 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
     out.append(f"{verb} {', '.join(outcome.done)} on {plan.target.name}.")
     if outcome.schema_check:
         out.append(f"Schema check: {outcome.schema_check}.")
+    out += [r.describe() for r in outcome.smoke]
     return "\n".join(out)
 
 
@@ -326,6 +328,7 @@ def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
             "scratch_rehearsal": result.scratch_rehearsal,
             "schema_check": result.schema_check,
         },
+        "smoke_checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in result.smoke],
         "postmortem": display(result.postmortem) if result.postmortem else None,
         "fix_forward": display(result.fix_forward) if result.fix_forward else None,
         "backup": _backup_json(result, display),
@@ -409,6 +412,7 @@ def emergency_text(result: EmergencyResult, display: Display) -> str:
         out.append(f"rehearsal   {result.scratch_rehearsal}")
     if result.schema_check:
         out.append(f"schema      {result.schema_check}")
+    out += [f"smoke       {r.describe()}" for r in result.smoke]
     if result.audit_event is not None:
         out.append(f"audit event {result.audit_event}, SHA-256 of the SQL {result.sql_sha256}")
     if result.backup_folder:
