@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-
-import icalendar
+from typing import TYPE_CHECKING
 
 from backout import __version__
 from backout.postmortems import Record
+
+if TYPE_CHECKING:
+    import icalendar
 
 PRODID = f"-//backout//postmortems {__version__}//EN"
 UID_DOMAIN = "backout.postmortems"
@@ -24,6 +26,8 @@ UID_DOMAIN = "backout.postmortems"
 
 def calendar(records: Sequence[Record], now: datetime) -> bytes:
     """The ``.ics`` file's bytes."""
+    import icalendar  # imported when a calendar is made: it costs every command 50 ms
+
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -52,6 +56,8 @@ def calendar(records: Sequence[Record], now: datetime) -> bytes:
 
 
 def _event(uid: str, summary: str, stamp: datetime) -> icalendar.Event:
+    import icalendar
+
     event = icalendar.Event()
     event.add("uid", f"{uid}@{UID_DOMAIN}")
     event.add("summary", summary)
@@ -68,6 +74,8 @@ def _description(r: Record, first: str) -> str:
 
 
 def _with_alarm(event: icalendar.Event, text: str) -> icalendar.Event:
+    import icalendar
+
     alarm = icalendar.Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("description", text)

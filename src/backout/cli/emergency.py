@@ -6,13 +6,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from backout import emergency as procedure
-from backout.backup import BackupItem
-from backout.backup import Progress as BackupProgress
 from backout.cli import render
 from backout.cli.app import app, state
 from backout.cli.options import (
@@ -31,6 +28,10 @@ from backout.cli.options import (
     run_options,
     target_of,
 )
+
+if TYPE_CHECKING:
+    from backout.backup import BackupItem
+    from backout.backup import Progress as BackupProgress
 
 
 @app.command()
@@ -79,6 +80,8 @@ def emergency(
     json_output: JsonFlag = False,
 ) -> None:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
+    from backout import emergency as procedure  # loaded by this command only
+
     st = state(ctx)
     with backup_bar() as bar:
         result = procedure.emergency(

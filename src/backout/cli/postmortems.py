@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from backout import calendar_feed, digest, git_branch, reminder
+from backout import git_branch
 from backout.cli import render
 from backout.cli import render_postmortems as show_pm
 from backout.cli.app import app, state
@@ -23,9 +23,7 @@ from backout.db import parse_duration
 from backout.errors import ExitCode, UsageError
 from backout.gitops import operator_identity
 from backout.migration_file import read_migration
-from backout.postmortem_check import check
 from backout.postmortems import STATES, Collection, Filters, find, load, rewrite, select
-from backout.review_states import change_status
 
 WEBHOOK_ENV = "BACKOUT_REMIND_WEBHOOK"
 
@@ -162,6 +160,8 @@ def set_status(
     json_output: JsonFlag = False,
 ) -> None:
     """Move a postmortem to another state; the change is recorded in its front matter."""
+    from backout.review_states import change_status
+
     st = state(ctx)
     settings = st.settings
     record = find(_collection(settings, all_branches=False), incident)
@@ -220,6 +220,8 @@ def check_(
     json_output: JsonFlag = False,
 ) -> int:
     """Check the postmortems for CI: front matter, ids, fields, placeholders, deadlines."""
+    from backout.postmortem_check import check
+
     settings = state(ctx).settings
     report = check(_collection(settings, all_branches), _now())
     if json_output or output_format is LintFormat.JSON:
@@ -252,6 +254,8 @@ def calendar(
     now = _now()
     collection = _collection(settings, all_branches)
     chosen = select(collection.records, _filters(status, owner, overdue, due_within, severity), now)
+    from backout import calendar_feed
+
     data = calendar_feed.calendar(chosen, now)
     if output is None and not json_output:
         typer.echo(data.decode(), nl=False)
@@ -286,6 +290,8 @@ def digest_(
     """What a lead posts weekly: opened, reviewed, closed; overdue now; due this week."""
     if output_format not in ("markdown", "json"):
         raise UsageError(f"unknown format {output_format!r}", hint="use markdown or json")
+    from backout import digest
+
     settings = state(ctx).settings
     now = _now()
     summary = digest.digest(
@@ -313,6 +319,8 @@ def remind(
     json_output: JsonFlag = False,
 ) -> None:
     """Post what is overdue or due within a day to a webhook (Slack-compatible JSON)."""
+    from backout import reminder
+
     settings = state(ctx).settings
     now = _now()
     payload = reminder.message(_collection(settings, all_branches).records, now)

@@ -6,15 +6,17 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backout.deadlines import in_words
-from backout.emergency import Result as EmergencyResult
 from backout.lifecycle import Outcome, Plan
 from backout.lint import Finding, Report, Severity
 from backout.migration_file import MigrationFile
 from backout.statements import Flag, Statement
 from backout.status import MigrationStatus, State
+
+if TYPE_CHECKING:
+    from backout.emergency import Result as EmergencyResult
 
 Display = Callable[[Path], str]
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backout.deadlines import in_words
-from backout.digest import Digest
 from backout.postmortems import Collection, Record
+
+if TYPE_CHECKING:
+    from backout.digest import Digest
 
 Display = Callable[[Path], str]
 
