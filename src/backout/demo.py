@@ -61,8 +61,8 @@ def sample_migrations() -> Path:
     return folder
 
 
-def run(say: Say = _print) -> int:
-    """Play the incident; 0 when every check passed."""
+def run(say: Say = _print, results: list[tuple[str, bool]] | None = None) -> int:
+    """Play the incident; 0 when every check passed. ``results`` receives each check."""
     from backout.cli import main as backout
 
     def step(number: int, text: str) -> None:
@@ -123,7 +123,10 @@ def run(say: Say = _print) -> int:
 
             step(6, "Check it all: database, files, branch, audit trail")
             command("status")
-            ok = _checks(conn, project, postmortems[0], jobs, has_git, say)
+            checks = _checks(conn, project, postmortems[0], jobs, has_git, say)
+            ok = all(passed for _, passed in checks)
+            if results is not None:
+                results.extend(checks)
     say("")
     say("Demo finished: every step of the emergency is recorded." if ok else "Demo FAILED.")
     return 0 if ok else 1
@@ -136,7 +139,7 @@ def _checks(
     jobs: int,
     has_git: bool,
     say: Say,
-) -> bool:
+) -> list[tuple[str, bool]]:
     from backout.postmortem import read_front_matter
 
     front = read_front_matter(postmortem.read_text(encoding="utf-8"))
@@ -179,7 +182,7 @@ def _checks(
         )
     for text, passed in checks:
         say(f"  {'ok  ' if passed else 'FAIL'} {text}")
-    return all(passed for _, passed in checks)
+    return checks
 
 
 @contextmanager
