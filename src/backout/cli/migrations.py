@@ -13,7 +13,7 @@ from backout.catalog import project_catalog
 from backout.cli import render
 from backout.cli.app import app, state
 from backout.errors import ExitCode
-from backout.lint import lint_project
+from backout.lint import Report, lint_project
 
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")
@@ -24,6 +24,21 @@ class LintFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     GITHUB = "github"
+
+
+def echo_report(
+    report: Report, output_format: LintFormat, *, json_output: bool, display: render.Display
+) -> int:
+    """Findings as text, JSON or GitHub annotations; exit 3 when any is an error."""
+    if json_output or output_format is LintFormat.JSON:
+        typer.echo(render.to_json(render.lint_json(report, display)))
+    elif output_format is LintFormat.GITHUB:
+        if report.findings:
+            typer.echo(render.lint_github(report, display))
+    else:
+        for line, colour in render.lint_text(report, display):
+            typer.secho(line, fg=colour)
+    return ExitCode.PROBLEMS if report.errors else ExitCode.OK
 
 
 @app.command()
@@ -64,15 +79,7 @@ def lint(
     """Check migration files against the strategy's rules. Exit 3 when any error is found."""
     settings = state(ctx).settings
     report = lint_project(settings, paths or ())
-    if json_output or output_format is LintFormat.JSON:
-        typer.echo(render.to_json(render.lint_json(report, settings.relative)))
-    elif output_format is LintFormat.GITHUB:
-        if report.findings:
-            typer.echo(render.lint_github(report, settings.relative))
-    else:
-        for line, colour in render.lint_text(report, settings.relative):
-            typer.secho(line, fg=colour)
-    return ExitCode.PROBLEMS if report.errors else ExitCode.OK
+    return echo_report(report, output_format, json_output=json_output, display=settings.relative)
 
 
 @app.command()

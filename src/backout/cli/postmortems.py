@@ -17,7 +17,7 @@ from backout import git_branch
 from backout.cli import render
 from backout.cli import render_postmortems as show_pm
 from backout.cli.app import app, state
-from backout.cli.migrations import LintFormat
+from backout.cli.migrations import LintFormat, echo_report
 from backout.config import Settings
 from backout.db import parse_duration
 from backout.errors import ExitCode, UsageError
@@ -224,15 +224,7 @@ def check_(
 
     settings = state(ctx).settings
     report = check(_collection(settings, all_branches), _now())
-    if json_output or output_format is LintFormat.JSON:
-        typer.echo(render.to_json(render.lint_json(report, settings.relative)))
-    elif output_format is LintFormat.GITHUB:
-        if report.findings:
-            typer.echo(render.lint_github(report, settings.relative))
-    else:
-        for line, colour in render.lint_text(report, settings.relative):
-            typer.secho(line, fg=colour)
-    return ExitCode.PROBLEMS if report.errors else ExitCode.OK
+    return echo_report(report, output_format, json_output=json_output, display=settings.relative)
 
 
 @postmortems_app.command()
