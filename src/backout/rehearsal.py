@@ -42,7 +42,14 @@ def gate(
         if not skip_reason.strip():
             raise UsageError("--skip-rehearsal needs a reason: say why it is safe to skip")
         return replace(operator, rehearsal=f"skipped: {' '.join(skip_reason.split())}")
-    verdicts = rehearse(settings, names)
+    try:
+        verdicts = rehearse(settings, names)
+    except UsageError as exc:  # no embedded server here and no scratch server named
+        raise UsageError(
+            f"cannot rehearse before changing {target.name}: {exc.message}",
+            hint=f"install backout[embedded], set {SCRATCH_ENV} to a server for scratch "
+            "databases, or pass --skip-rehearsal REASON",
+        ) from None
     failed = [v for v in verdicts if v.migration in names and v.outcome in (FAILED, SKIPPED)]
     if failed:
         first = failed[0]
