@@ -56,9 +56,9 @@ BACKOUT_CHILD = """
 import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
-from backout.backup import plan_backup, write_backup
-from backout.db import connect
-from backout.statements import split
+from backout.operations.backup import plan_backup, write_backup
+from backout.database.connection import connect
+from backout.migrations.statements import split
 statements = split("DROP TABLE bench_events")
 with connect(sys.argv[1], autocommit=True) as conn:
     started = time.perf_counter()
@@ -78,7 +78,7 @@ def server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from backout.embedded import embedded_postgres
+    from backout.database.embedded import embedded_postgres
 
     with embedded_postgres() as embedded:
         yield embedded

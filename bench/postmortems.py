@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backout.deadlines import ClockPolicy
-from backout.postmortem import ActionItem, Entry, Postmortem, render_postmortem
+from backout.postmortems.deadlines import ClockPolicy
+from backout.postmortems.document import ActionItem, Entry, Postmortem, render_postmortem
 
 GOAL = 1.5
 

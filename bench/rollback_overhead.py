@@ -61,7 +61,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from backout.db import redact
+from backout.database.connection import redact
 from backout.errors import BackoutError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -159,7 +159,7 @@ def server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from backout.embedded import embedded_postgres
+    from backout.database.embedded import embedded_postgres
 
     with embedded_postgres() as embedded:
         yield embedded

@@ -100,7 +100,7 @@ def server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from backout.embedded import embedded_postgres
+    from backout.database.embedded import embedded_postgres
 
     with embedded_postgres() as embedded:
         yield embedded

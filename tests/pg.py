@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
-from backout.embedded import embedded_postgres
+from backout.database.embedded import embedded_postgres
 from backout.errors import UsageError
 
 ENV_VAR = "BACKOUT_TEST_DATABASE_URL"

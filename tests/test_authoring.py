@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from backout.authoring import create_migration, new_migration, plan_new_migration, snake_case
-from backout.catalog import discover
 from backout.errors import ExitCode, FileExistsRefusal, UsageError
+from backout.migrations.authoring import (
+    create_migration,
+    new_migration,
+    plan_new_migration,
+    snake_case,
+)
+from backout.migrations.catalog import discover
 from tests.helpers import settings_for, write_migrations, write_tree
 
 EXISTING = [f"00{n}_step_{n}.sql" for n in range(1, 7)]

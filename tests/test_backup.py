@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from backout.backup import plan_backup, read_manifest, write_backup
 from backout.errors import RefusedError
-from backout.statements import split
+from backout.migrations.statements import split
+from backout.operations.backup import plan_backup, read_manifest, write_backup
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from backout.catalog import Catalog, choose_folder, discover
 from backout.errors import (
     AmbiguousMigrationError,
     ConfigError,
     UnknownMigrationError,
     UsageError,
 )
+from backout.migrations.catalog import Catalog, choose_folder, discover
 from tests.helpers import settings_for, write_migrations, write_tree
 
 IMPACT = "004_alter_events_add_impact_score"

@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from backout.database.lock import LOCK_KEY
 from backout.errors import ExitCode
-from backout.lock import LOCK_KEY
 from tests.runner import run
 
 SAMPLES = Path(__file__).resolve().parent.parent / "migrations"

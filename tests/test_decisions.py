@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backout.decisions import Decision, append_decision, heading_level, render_entry
+from backout.postmortems.decisions import Decision, append_decision, heading_level, render_entry
 from tests.helpers import write_tree
 
 APPLIED = Decision(

@@ -13,8 +13,8 @@ import typer
 
 from backout.cli import app
 from backout.errors import ExitCode
-from backout.lint import RULES
-from backout.postmortem_check import CHECKS
+from backout.migrations.lint import RULES
+from backout.postmortems.checks import CHECKS
 from tests.runner import run
 
 REPOSITORY = Path(__file__).resolve().parent.parent

@@ -14,16 +14,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from backout import emergency as procedure
-from backout import lifecycle
-from backout.approval import Operator
 from backout.config import Settings, load_settings
-from backout.db import Target
+from backout.database.connection import Target
+from backout.database.runner import BlockedError, RunOptions, StatementFailedError
 from backout.errors import ExitCode, RefusedError, UsageError
-from backout.lint import lint_file
-from backout.migration_file import read_migration
-from backout.postmortem import read_front_matter
-from backout.runner import BlockedError, RunOptions, StatementFailedError
+from backout.migrations.file import read_migration
+from backout.migrations.lint import lint_file
+from backout.operations import emergency as procedure
+from backout.operations import lifecycle
+from backout.operations.approval import Operator
+from backout.postmortems.document import read_front_matter
 from tests.helpers import git_commit
 
 SAMPLES = Path(__file__).resolve().parent.parent / "migrations"

@@ -13,14 +13,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from backout import lifecycle, planned_rollback
-from backout.approval import Operator
 from backout.config import Settings, load_settings
-from backout.db import DatabaseError, Target
+from backout.database.connection import DatabaseError, Target
+from backout.database.lock import LOCK_KEY, LockHeldError
+from backout.database.runner import BlockedError, RunOptions, StatementFailedError
 from backout.errors import ExitCode, MalformedMigrationError, RefusedError
-from backout.lock import LOCK_KEY, LockHeldError
-from backout.runner import BlockedError, RunOptions, StatementFailedError
-from backout.status import State
+from backout.operations import lifecycle
+from backout.operations import rollback as planned_rollback
+from backout.operations.approval import Operator
+from backout.operations.status import State
 from tests.helpers import git_commit
 
 SAMPLES = Path(__file__).resolve().parent.parent / "migrations"

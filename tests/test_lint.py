@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backout.lint import RULES, Severity, lint
-from backout.migration_file import MigrationFile, parse_migration
+from backout.migrations.file import MigrationFile, parse_migration
+from backout.migrations.lint import RULES, Severity, lint
 
 HEADER = "-- Migration: {name}\n-- Purpose: p\n-- Phase: 1\n-- Checklist: c\n\n"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from backout.errors import MalformedMigrationError
-from backout.migration_file import MigrationFile, parse_migration, read_migration
-from backout.rollback import COMMENT_BLOCK, SIBLING_FILE
-from backout.statements import Flag
+from backout.migrations.file import MigrationFile, parse_migration, read_migration
+from backout.migrations.rollback_source import COMMENT_BLOCK, SIBLING_FILE
+from backout.migrations.statements import Flag
 
 BANNER = "-- " + "=" * 76
 

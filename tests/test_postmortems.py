@@ -19,11 +19,11 @@ import icalendar
 import pytest
 import yaml
 
-from backout.deadlines import ClockPolicy, action_item_due, in_words, review_due
-from backout.digest import digest, markdown
 from backout.errors import ExitCode, RefusedError
-from backout.postmortems import Broken, Record, load, parse
-from backout.review_states import change_status
+from backout.postmortems.collection import Broken, Record, load, parse
+from backout.postmortems.deadlines import ClockPolicy, action_item_due, in_words, review_due
+from backout.postmortems.digest import digest, markdown
+from backout.postmortems.states import change_status
 from tests.helpers import git_commit
 from tests.runner import run
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backout.migration_file import MigrationFile, parse_migration
+from backout.migrations.file import MigrationFile, parse_migration
 
 FORWARD = "CREATE TABLE jobs (id int);\n\n"
 

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from backout.errors import MalformedMigrationError
-from backout.migration_file import parse_migration
+from backout.migrations.file import parse_migration
 
 BANNER = "-- " + "=" * 76
 PATH = Path("/m/001_generated.sql")

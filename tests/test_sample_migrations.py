@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.rows import TupleRow
 
-from backout.migration_file import read_migration
+from backout.migrations.file import read_migration
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 FILES = sorted(MIGRATIONS.glob("*.sql"))

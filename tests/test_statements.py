@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backout.statements import Flag, LineKind, SqlSyntaxError, line_kinds, split
+from backout.migrations.statements import Flag, LineKind, SqlSyntaxError, line_kinds, split
 
 
 def test_semicolons_in_strings_comments_and_bodies_do_not_split() -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backout.catalog import project_catalog
 from backout.config import Settings, load_settings
+from backout.database.fingerprint import fingerprint
 from backout.errors import ExitCode
-from backout.fingerprint import fingerprint
-from backout.verify import verify
+from backout.migrations.catalog import project_catalog
+from backout.operations.verify import verify
 from tests.runner import run
 
 SAMPLES = Path(__file__).resolve().parent.parent / "migrations"

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from backout.deadlines import (
+from backout.errors import ConfigError
+from backout.postmortems.deadlines import (
     CLOCKS,
     DEFAULT_ACTION_DAYS,
     ClockPolicy,
     UnknownTimeZone,
     zone,
 )
-from backout.errors import ConfigError
 
 CONFIG_FILE = "backout.toml"
 PYPROJECT = "pyproject.toml"

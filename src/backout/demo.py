@@ -22,7 +22,7 @@ from typing import Any, LiteralString
 
 import psycopg
 
-from backout.embedded import embedded_postgres
+from backout.database.embedded import embedded_postgres
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 BROKEN = "006"
@@ -140,7 +140,7 @@ def _checks(
     has_git: bool,
     say: Say,
 ) -> list[tuple[str, bool]]:
-    from backout.postmortem import read_front_matter
+    from backout.postmortems.document import read_front_matter
 
     front = read_front_matter(postmortem.read_text(encoding="utf-8"))
     incident = str(front["id"])

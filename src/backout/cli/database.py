@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from backout import lifecycle, planned_rollback
 from backout.cli import render
 from backout.cli.app import app, state
 from backout.cli.options import (
@@ -31,6 +30,8 @@ from backout.cli.options import (
     target_of,
 )
 from backout.errors import ExitCode
+from backout.operations import lifecycle
+from backout.operations import rollback as planned_rollback
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""``backout emergency``: parse, call :func:`backout.emergency.emergency`, render."""
+"""``backout emergency``: parse, call :func:`backout.operations.emergency.emergency`, render."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from backout.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from backout.backup import BackupItem
-    from backout.backup import Progress as BackupProgress
+    from backout.operations.backup import BackupItem
+    from backout.operations.backup import Progress as BackupProgress
 
 
 @app.command()
@@ -80,7 +80,7 @@ def emergency(
     json_output: JsonFlag = False,
 ) -> None:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
-    from backout import emergency as procedure  # loaded by this command only
+    from backout.operations import emergency as procedure  # loaded by this command only
 
     st = state(ctx)
     with backup_bar() as bar:

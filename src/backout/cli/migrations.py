@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from backout.authoring import new_migration
-from backout.catalog import project_catalog
 from backout.cli import render
 from backout.cli.app import app, state
 from backout.errors import ExitCode
-from backout.lint import Report, lint_project
+from backout.migrations.authoring import new_migration
+from backout.migrations.catalog import project_catalog
+from backout.migrations.lint import Report, lint_project
 
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")

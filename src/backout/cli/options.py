@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 
-from backout.approval import Operator
 from backout.cli import render
 from backout.cli.app import state
-from backout.db import Target, parse_duration, resolve_target
+from backout.database.connection import Target, parse_duration, resolve_target
+from backout.database.runner import RunOptions
 from backout.errors import ExitCode, RefusedError
 from backout.gitops import operator_identity
-from backout.lifecycle import Confirm, Outcome, Plan
-from backout.runner import RunOptions
+from backout.operations.approval import Operator
+from backout.operations.lifecycle import Confirm, Outcome, Plan
 
 DatabaseUrl = Annotated[
     str | None,

@@ -19,11 +19,11 @@ from backout.cli import render_postmortems as show_pm
 from backout.cli.app import app, state
 from backout.cli.migrations import LintFormat, echo_report
 from backout.config import Settings
-from backout.db import parse_duration
+from backout.database.connection import parse_duration
 from backout.errors import ExitCode, UsageError
 from backout.gitops import operator_identity
-from backout.migration_file import read_migration
-from backout.postmortems import STATES, Collection, Filters, find, load, rewrite, select
+from backout.migrations.file import read_migration
+from backout.postmortems.collection import STATES, Collection, Filters, find, load, rewrite, select
 
 WEBHOOK_ENV = "BACKOUT_REMIND_WEBHOOK"
 
@@ -160,7 +160,7 @@ def set_status(
     json_output: JsonFlag = False,
 ) -> None:
     """Move a postmortem to another state; the change is recorded in its front matter."""
-    from backout.review_states import change_status
+    from backout.postmortems.states import change_status
 
     st = state(ctx)
     settings = st.settings
@@ -220,7 +220,7 @@ def check_(
     json_output: JsonFlag = False,
 ) -> int:
     """Check the postmortems for CI: front matter, ids, fields, placeholders, deadlines."""
-    from backout.postmortem_check import check
+    from backout.postmortems.checks import check
 
     settings = state(ctx).settings
     report = check(_collection(settings, all_branches), _now())
@@ -246,7 +246,7 @@ def calendar(
     now = _now()
     collection = _collection(settings, all_branches)
     chosen = select(collection.records, _filters(status, owner, overdue, due_within, severity), now)
-    from backout import calendar_feed
+    from backout.postmortems import calendar as calendar_feed
 
     data = calendar_feed.calendar(chosen, now)
     if output is None and not json_output:
@@ -282,7 +282,7 @@ def digest_(
     """What a lead posts weekly: opened, reviewed, closed; overdue now; due this week."""
     if output_format not in ("markdown", "json"):
         raise UsageError(f"unknown format {output_format!r}", hint="use markdown or json")
-    from backout import digest
+    from backout.postmortems import digest
 
     settings = state(ctx).settings
     now = _now()
@@ -311,7 +311,7 @@ def remind(
     json_output: JsonFlag = False,
 ) -> None:
     """Post what is overdue or due within a day to a webhook (Slack-compatible JSON)."""
-    from backout import reminder
+    from backout.postmortems import reminders as reminder
 
     settings = state(ctx).settings
     now = _now()

@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backout.deadlines import in_words
-from backout.lifecycle import Outcome, Plan
-from backout.lint import Finding, Report, Severity
-from backout.migration_file import MigrationFile
-from backout.statements import Flag, Statement
-from backout.status import MigrationStatus, State
+from backout.migrations.file import MigrationFile
+from backout.migrations.lint import Finding, Report, Severity
+from backout.migrations.statements import Flag, Statement
+from backout.operations.lifecycle import Outcome, Plan
+from backout.operations.status import MigrationStatus, State
+from backout.postmortems.deadlines import in_words
 
 if TYPE_CHECKING:
-    from backout.emergency import Result as EmergencyResult
+    from backout.operations.emergency import Result as EmergencyResult
 
 Display = Callable[[Path], str]
 

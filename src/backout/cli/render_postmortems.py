@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backout.deadlines import in_words
-from backout.postmortems import Collection, Record
+from backout.postmortems.collection import Collection, Record
+from backout.postmortems.deadlines import in_words
 
 if TYPE_CHECKING:
-    from backout.digest import Digest
+    from backout.postmortems.digest import Digest
 
 Display = Callable[[Path], str]
 

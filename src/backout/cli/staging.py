@@ -10,7 +10,7 @@ from backout.cli import render
 from backout.cli.app import app, state
 from backout.cli.options import DatabaseUrl, EnvName, JsonFlag, target_of
 from backout.errors import ExitCode
-from backout.staging_check import Checklist, markdown, staging_check
+from backout.operations.staging_check import Checklist, markdown, staging_check
 
 
 @app.command()

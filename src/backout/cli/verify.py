@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from backout import verify as rehearsal
-from backout.catalog import Entry, project_catalog
 from backout.cli import render
 from backout.cli.app import app, state
-from backout.db import connect, redact
+from backout.database.connection import connect, redact
+from backout.database.scratch import scratch_database
 from backout.errors import ExitCode, UsageError
-from backout.scratch import scratch_database
+from backout.migrations.catalog import Entry, project_catalog
+from backout.operations import verify as rehearsal
 
 
 @app.command()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backout.errors import MalformedMigrationError
-from backout.rollback import (
+from backout.migrations.rollback_source import (
     SOURCES,
     MigrationText,
     Rollback,
@@ -21,7 +21,7 @@ from backout.rollback import (
     find_rollback,
     sibling_names,
 )
-from backout.statements import (
+from backout.migrations.statements import (
     LineKind,
     Problem,
     SqlSyntaxError,

@@ -29,7 +29,7 @@ from pglast.stream import maybe_double_quote_name
 from psycopg import pq, sql
 
 from backout.errors import BackoutError, ExitCode, RefusedError
-from backout.statements import DataLoss, Statement
+from backout.migrations.statements import DataLoss, Statement
 
 MANIFEST = "manifest.json"
 CHECKSUMS = "SHA256SUMS"

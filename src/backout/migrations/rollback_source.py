@@ -15,7 +15,7 @@ The strategy document's convention is a comment block at the end of the file::
     -- WARNING: This will delete all job data. Backup before rollback.
 
 How the lines of that block are told apart (SQL, notes, problems) is
-:mod:`backout.comment_block`'s business.
+:mod:`backout.migrations.comments`'s business.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from backout.comment_block import find_heading, notes_from_comments, read_block, uncomment
-from backout.statements import (
+from backout.migrations.comments import find_heading, notes_from_comments, read_block, uncomment
+from backout.migrations.statements import (
     LineKind,
     Problem,
     SqlSyntaxError,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backout.errors import RefusedError, UsageError
-from backout.postmortems import ITEM_DONE, STATES, Record
+from backout.postmortems.collection import ITEM_DONE, STATES, Record
 
 ALLOWED: Mapping[str, tuple[str, ...]] = {
     "draft": ("in_review", "not_required"),

@@ -21,7 +21,7 @@ from typing import Any
 
 from backout import git_branch
 from backout.errors import RefusedError, UsageError
-from backout.postmortem import (
+from backout.postmortems.document import (
     FrontMatterError,
     join_front_matter,
     split_front_matter,

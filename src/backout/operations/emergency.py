@@ -25,17 +25,18 @@ from typing import Any
 import psycopg
 
 from backout import git_branch, gitops
-from backout.approval import Operator, check_approval
-from backout.authoring import create_migration, plan_fix_forward
-from backout.backup import BackupPlan, Manifest, Progress, plan_backup, write_backup
-from backout.catalog import Catalog, Entry, project_catalog
 from backout.config import Settings
-from backout.db import Target, connect
-from backout.deadlines import action_item_due, review_due
+from backout.database.connection import Target, connect
+from backout.database.history import last_rollbacks, read_history, table_exists
+from backout.database.runner import Reporter, RunOptions, Step, sql_sha256
 from backout.errors import BackoutError, RefusedError, UsageError
-from backout.history import last_rollbacks, read_history, table_exists
-from backout.incidents import ids_in, next_incident_id, slug
-from backout.lifecycle import (
+from backout.migrations.authoring import create_migration, plan_fix_forward
+from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.file import MigrationFile
+from backout.migrations.statements import Statement
+from backout.operations.approval import Operator, check_approval
+from backout.operations.backup import BackupPlan, Manifest, Progress, plan_backup, write_backup
+from backout.operations.lifecycle import (
     Confirm,
     Plan,
     audit_event,
@@ -44,15 +45,14 @@ from backout.lifecycle import (
     rollback_step,
     smoke_after,
 )
-from backout.migration_file import MigrationFile
-from backout.planned_rollback import recorded_schema, rehearse, rollback_statements_of
-from backout.postmortem import ActionItem, Postmortem, read_front_matter, timeline_from
-from backout.postmortem import write_postmortem as _write
-from backout.rehearsal import rehearse_quietly
-from backout.runner import Reporter, RunOptions, Step, sql_sha256
-from backout.smoke import SmokeResult
-from backout.statements import Statement
-from backout.verify import restoration
+from backout.operations.rehearsal import rehearse_quietly
+from backout.operations.rollback import recorded_schema, rehearse, rollback_statements_of
+from backout.operations.smoke import SmokeResult
+from backout.operations.verify import restoration
+from backout.postmortems.deadlines import action_item_due, review_due
+from backout.postmortems.document import ActionItem, Postmortem, read_front_matter, timeline_from
+from backout.postmortems.document import write_postmortem as _write
+from backout.postmortems.incidents import ids_in, next_incident_id, slug
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 

@@ -1,7 +1,7 @@
 """``backout postmortems check``: the CI gate over the postmortems. Pure: records in, findings out.
 
-The findings are lint's (:class:`backout.lint.Finding`), so they print as text, JSON or GitHub
-annotations the same way. ``CHECKS`` documents every rule; the README's table is checked
+The findings are lint's (:class:`backout.migrations.lint.Finding`), so they print as text, JSON or
+GitHub annotations the same way. ``CHECKS`` documents every rule; the README's table is checked
 against it by the tests.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from backout.deadlines import in_words
-from backout.lint import Finding, Report, Severity
-from backout.postmortems import Broken, Collection, Record
+from backout.migrations.lint import Finding, Report, Severity
+from backout.postmortems.collection import Broken, Collection, Record
+from backout.postmortems.deadlines import in_words
 
 REQUIRED = ("id", "title", "status", "severity", "owner")
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")

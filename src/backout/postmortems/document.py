@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from backout.deadlines import ClockPolicy
+from backout.postmortems.deadlines import ClockPolicy
 from backout.templating import render
 
 TEMPLATE = "postmortem.md.j2"

@@ -4,7 +4,7 @@ For each migration in order: fingerprint, apply, fingerprint, roll back, fingerp
 equal the first), apply again (must equal the second). The database moves forward one
 migration at a time and is never rebuilt, so the cost is linear in the number of migrations.
 A rollback documented as irreversible is reported as such, not as a failure. The scratch
-database is the caller's: :mod:`backout.scratch` makes one.
+database is the caller's: :mod:`backout.database.scratch` makes one.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 
 import psycopg
 
-from backout.catalog import Entry
 from backout.config import Settings
+from backout.database.fingerprint import Change, Fingerprint, fingerprint, scope_of
+from backout.database.history import JOURNAL_TABLE
 from backout.errors import BackoutError
-from backout.fingerprint import Change, Fingerprint, fingerprint, scope_of
-from backout.history import JOURNAL_TABLE
-from backout.lint import IRREVERSIBLE
-from backout.migration_file import MigrationFile
-from backout.statements import Statement, referenced_tables
+from backout.migrations.catalog import Entry
+from backout.migrations.file import MigrationFile
+from backout.migrations.lint import IRREVERSIBLE
+from backout.migrations.statements import Statement, referenced_tables
 
 OK = "ok"
 FAILED = "failed"

@@ -13,11 +13,11 @@ from typing import Any
 
 import psycopg
 
-from backout.db import Target
+from backout.database.connection import Target
+from backout.database.history import AuditEvent, write_audit
+from backout.database.runner import sql_sha256
 from backout.errors import RefusedError
-from backout.history import AuditEvent, write_audit
-from backout.runner import sql_sha256
-from backout.statements import Statement
+from backout.migrations.statements import Statement
 
 
 @dataclass(frozen=True)

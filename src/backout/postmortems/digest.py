@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from backout.deadlines import in_words
-from backout.postmortems import ActionItem, Record, urgency
+from backout.postmortems.collection import ActionItem, Record, urgency
+from backout.postmortems.deadlines import in_words
 
 WEEK = timedelta(days=7)
 OLDEST_ITEMS = 5

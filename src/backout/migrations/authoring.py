@@ -11,10 +11,10 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from backout.catalog import Catalog, Entry, choose_folder, project_catalog
 from backout.config import Settings
 from backout.errors import FileExistsRefusal, UsageError
-from backout.migration_file import STUB_MARKER
+from backout.migrations.catalog import Catalog, Entry, choose_folder, project_catalog
+from backout.migrations.file import STUB_MARKER
 from backout.templating import MIGRATION_TEMPLATE, render
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")

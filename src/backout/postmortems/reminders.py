@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from backout import __version__
-from backout.deadlines import in_words
 from backout.errors import BackoutError, ExitCode, UsageError
-from backout.postmortems import Record
+from backout.postmortems.collection import Record
+from backout.postmortems.deadlines import in_words
 
 SOON = timedelta(days=1)
 TIMEOUT = 10.0

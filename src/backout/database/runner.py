@@ -21,9 +21,8 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
-from backout.db import DatabaseError, first_line, set_timeouts
-from backout.errors import LockTimeoutError
-from backout.history import (
+from backout.database.connection import DatabaseError, first_line, set_timeouts
+from backout.database.history import (
     AuditEvent,
     ensure_journal,
     journal_clear,
@@ -31,8 +30,9 @@ from backout.history import (
     journal_record,
     write_audit,
 )
-from backout.lock import BlockerWatch, Session
-from backout.statements import Flag, Statement
+from backout.database.lock import BlockerWatch, Session
+from backout.errors import LockTimeoutError
+from backout.migrations.statements import Flag, Statement
 
 Reporter = Callable[[str], None]
 StatementDone = Callable[[Statement, int, int], None]

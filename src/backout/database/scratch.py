@@ -15,8 +15,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from backout.db import DatabaseError, connect, first_line, redact
-from backout.embedded import embedded_postgres
+from backout.database.connection import DatabaseError, connect, first_line, redact
+from backout.database.embedded import embedded_postgres
 
 PREFIX = "backout_scratch_"
 

@@ -20,13 +20,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backout.catalog import project_catalog
 from backout.config import KeyQuery, Settings
-from backout.db import Target, connect
-from backout.fingerprint import Change
-from backout.history import read_history
-from backout.migration_file import MigrationFile
-from backout.rehearsal import rehearse
+from backout.database.connection import Target, connect
+from backout.database.fingerprint import Change
+from backout.database.history import read_history
+from backout.migrations.catalog import project_catalog
+from backout.migrations.file import MigrationFile
+from backout.operations.rehearsal import rehearse
 
 TICKED = "ok"
 FAILED = "failed"

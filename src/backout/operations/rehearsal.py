@@ -14,13 +14,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 
-from backout.approval import Operator, check_approval
-from backout.catalog import Entry, project_catalog
 from backout.config import Settings
-from backout.db import Target, connect
+from backout.database.connection import Target, connect
+from backout.database.scratch import scratch_database
 from backout.errors import BackoutError, RefusedError, UsageError
-from backout.scratch import scratch_database
-from backout.verify import FAILED, SKIPPED, Verdict, verify
+from backout.migrations.catalog import Entry, project_catalog
+from backout.operations.approval import Operator, check_approval
+from backout.operations.verify import FAILED, SKIPPED, Verdict, verify
 
 SCRATCH_ENV = "BACKOUT_SCRATCH_DATABASE_URL"
 """A server to create scratch databases on, instead of starting the embedded PostgreSQL."""

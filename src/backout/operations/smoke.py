@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backout.approval import Operator
 from backout.config import SmokeCheck
-from backout.db import Target
-from backout.history import AuditEvent, ensure_audit, write_audit
+from backout.database.connection import Target
+from backout.database.history import AuditEvent, ensure_audit, write_audit
+from backout.operations.approval import Operator
 
 STATEMENT_TIMEOUT = "10s"
 

@@ -1,10 +1,10 @@
 """One function per lifecycle command: ``status``, ``apply`` and ``baseline`` (``rollback`` is
-:mod:`backout.planned_rollback`), and what they share: plans, outcomes, audit rows, the
+:mod:`backout.operations.rollback`), and what they share: plans, outcomes, audit rows, the
 decisions log.
 
 Each reads the project and the database, refuses what the safety rules refuse (before taking
 the lock and again under it), asks for confirmation through the ``confirm`` callback, and runs
-its steps through :class:`backout.runner.Runner` under the migration lock.
+its steps through :class:`backout.database.runner.Runner` under the migration lock.
 """
 
 from __future__ import annotations
@@ -18,14 +18,9 @@ from typing import Any
 
 import psycopg
 
-from backout import decisions
-from backout.approval import Operator, audit_approval, check_approval
-from backout.catalog import Catalog, Entry, project_catalog
 from backout.config import Settings
-from backout.db import Target, connect
-from backout.errors import MalformedMigrationError, RefusedError
-from backout.gitops import file_history
-from backout.history import (
+from backout.database.connection import Target, connect
+from backout.database.history import (
     Applied,
     AuditEvent,
     ensure_audit,
@@ -35,14 +30,19 @@ from backout.history import (
     record_applied,
     remove_applied,
 )
-from backout.lock import migration_lock
-from backout.migration_file import MigrationFile
-from backout.rehearsal import gate
-from backout.runner import Reporter, Runner, RunOptions, Step
-from backout.smoke import SmokeResult, audit_smoke, run_smoke_checks
-from backout.statements import Statement
-from backout.status import FolderHistory, MigrationStatus, State, compute_status
-from backout.verify import schema_hash
+from backout.database.lock import migration_lock
+from backout.database.runner import Reporter, Runner, RunOptions, Step
+from backout.errors import MalformedMigrationError, RefusedError
+from backout.gitops import file_history
+from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.file import MigrationFile
+from backout.migrations.statements import Statement
+from backout.operations.approval import Operator, audit_approval, check_approval
+from backout.operations.rehearsal import gate
+from backout.operations.smoke import SmokeResult, audit_smoke, run_smoke_checks
+from backout.operations.status import FolderHistory, MigrationStatus, State, compute_status
+from backout.operations.verify import schema_hash
+from backout.postmortems import decisions
 
 
 @dataclass(frozen=True)

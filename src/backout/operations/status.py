@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from backout.database.history import Applied, RolledBack
 from backout.gitops import Commit
-from backout.history import Applied, RolledBack
-from backout.migration_file import MigrationFile
+from backout.migrations.file import MigrationFile
 
 
 class State(StrEnum):

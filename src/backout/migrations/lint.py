@@ -15,11 +15,17 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
-from backout.catalog import Entry, entries_for_paths, map_entries, neighbours, project_catalog
 from backout.config import Settings
 from backout.errors import MalformedMigrationError
-from backout.migration_file import NAME_PATTERN, REQUIRED_HEADER, STUB_MARKER, MigrationFile
-from backout.statements import Flag, Statement
+from backout.migrations.catalog import (
+    Entry,
+    entries_for_paths,
+    map_entries,
+    neighbours,
+    project_catalog,
+)
+from backout.migrations.file import NAME_PATTERN, REQUIRED_HEADER, STUB_MARKER, MigrationFile
+from backout.migrations.statements import Flag, Statement
 
 
 class Severity(StrEnum):

@@ -1,6 +1,6 @@
 """The migrations a project has: discovery in the configured folders and resolving references.
 
-Discovery only lists file names (cheap); parsing is :func:`backout.migration_file.read_migration`'s
+Discovery only lists file names (cheap); parsing is :func:`backout.migrations.file.read_migration`'s
 job, done for the files a command needs. A person names a migration by version (``004``), by
 name (``004_alter_events_add_impact_score``, with or without ``.sql``), by description
 (``alter_events_add_impact_score``) or by path; a path never reaches outside the configured folders.
@@ -24,7 +24,7 @@ from backout.errors import (
     UnknownMigrationError,
     UsageError,
 )
-from backout.migration_file import MigrationFile, is_migration_name, read_migration
+from backout.migrations.file import MigrationFile, is_migration_name, read_migration
 
 _VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
 

@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backout.statements import (
+from backout.migrations.statements import (
     META_COMMAND_MESSAGE,
     LineKind,
     Problem,

@@ -12,14 +12,17 @@ from typing import Any
 
 import psycopg
 
-from backout.approval import Operator
-from backout.catalog import Catalog, Entry, project_catalog
 from backout.config import Settings
-from backout.db import DatabaseError, Target, connect, first_line
+from backout.database.connection import DatabaseError, Target, connect, first_line
+from backout.database.history import read_history
+from backout.database.runner import Reporter, RunOptions
 from backout.errors import RefusedError, UsageError
 from backout.gitops import file_diff_since
-from backout.history import read_history
-from backout.lifecycle import (
+from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.file import MigrationFile, read_migration
+from backout.migrations.statements import Statement, referenced_tables
+from backout.operations.approval import Operator
+from backout.operations.lifecycle import (
     Confirm,
     Outcome,
     Plan,
@@ -29,11 +32,8 @@ from backout.lifecycle import (
     rollback_step,
     smoke_after,
 )
-from backout.migration_file import MigrationFile, read_migration
-from backout.rehearsal import gate
-from backout.runner import Reporter, RunOptions
-from backout.statements import Statement, referenced_tables
-from backout.verify import restoration
+from backout.operations.rehearsal import gate
+from backout.operations.verify import restoration
 
 
 def rollback(

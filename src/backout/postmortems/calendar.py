@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from backout import __version__
-from backout.postmortems import Record
+from backout.postmortems.collection import Record
 
 if TYPE_CHECKING:
     import icalendar

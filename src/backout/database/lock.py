@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from backout.db import connect, redact
+from backout.database.connection import connect, redact
 from backout.errors import LockTimeoutError
 
 # One lock per database for every backout run: "backout" in ASCII, as a 64-bit key.
