@@ -21,7 +21,7 @@ from backout.errors import ExitCode, RefusedError, UsageError
 from backout.migrations.file import read_migration
 from backout.migrations.lint import lint_file
 from backout.operations import emergency as procedure
-from backout.operations import lifecycle
+from backout.operations.apply import apply
 from backout.operations.approval import Operator
 from backout.postmortems.document import read_front_matter
 from tests.helpers import git_commit
@@ -53,7 +53,7 @@ def settings(project: Path) -> Settings:
 @pytest.fixture
 def target(database_url: str, settings: Settings) -> Target:
     target = Target(database_url)
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(SEED)
     return target
@@ -125,9 +125,9 @@ def test_the_whole_procedure_on_a_sample_migration(
     assert stub.header_value("Supersedes") == "006_add_jobs_priority"
     assert "unfinished-stub" in {f.rule for f in lint_file(stub)}
     with pytest.raises(RefusedError, match=r"rolled back .* not re-applied silently"):
-        lifecycle.apply(settings, target, ME)
+        apply(settings, target, ME)
     with pytest.raises(RefusedError, match="unfinished stub"):
-        lifecycle.apply(settings, target, ME, reapply=["006"])
+        apply(settings, target, ME, reapply=["006"])
     # git: exactly the two files on incident/<id>
     assert result.git is not None
     assert result.git.branch == f"incident/{result.incident_id}"
@@ -186,7 +186,7 @@ def test_a_dry_run_writes_nothing_and_changes_nothing(
 ) -> None:
     result = run(settings, target, dry_run=True)
 
-    assert result.rehearsal[-1].startswith("ok      line 32: ALTER TABLE jobs DROP COLUMN")
+    assert result.dry_run_lines[-1].startswith("ok      line 32: ALTER TABLE jobs DROP COLUMN")
     assert not (project / "ops").exists()
     assert not (project / ".backout").exists()
     assert rows(target.url, "SELECT count(*) FROM schema_migrations") == [(6,)]
@@ -196,7 +196,7 @@ def test_no_documented_rollback_is_a_usage_error_saying_how_to_proceed(
     project: Path, settings: Settings, target: Target
 ) -> None:
     (project / "migrations/007_w.sql").write_text("CREATE TABLE w (id int);\n")
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
 
     with pytest.raises(UsageError, match="documents no rollback SQL") as caught:
         run(settings, target, reference="007")
@@ -285,7 +285,7 @@ def test_the_seeds_example_rollback_trigger_function_and_table_cascade(
     project: Path, database_url: str, settings: Settings
 ) -> None:
     target = Target(database_url)
-    lifecycle.apply(settings, target, ME, to="001")
+    apply(settings, target, ME, to="001")
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO jobs (kind, payload) VALUES ('payout', '{\"user\": 7}')")
         before = conn.execute("SELECT jobs::text FROM jobs").fetchall()

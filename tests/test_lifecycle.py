@@ -18,10 +18,10 @@ from backout.database.connection import DatabaseError, Target
 from backout.database.lock import LOCK_KEY, LockHeldError
 from backout.database.runner import BlockedError, RunOptions, StatementFailedError
 from backout.errors import ExitCode, MalformedMigrationError, RefusedError
-from backout.operations import lifecycle
-from backout.operations import rollback as planned_rollback
+from backout.operations.apply import apply, baseline
 from backout.operations.approval import Operator
-from backout.operations.status import State
+from backout.operations.rollback import rollback
+from backout.operations.status import State, status
 from tests.helpers import git_commit
 
 SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
@@ -66,7 +66,7 @@ def rows(conn: psycopg.Connection[Any], query: str) -> list[tuple[Any, ...]]:
 
 
 def states(settings: Settings, target: Target) -> dict[str, str]:
-    return {s.name: s.state.value for s in lifecycle.status(settings, target)}
+    return {s.name: s.state.value for s in status(settings, target)}
 
 
 def write(project: Path, name: str, forward: str, rollback: str) -> None:
@@ -79,7 +79,7 @@ def write(project: Path, name: str, forward: str, rollback: str) -> None:
 def test_apply_records_history_with_checksums_and_audits_each_migration(
     settings: Settings, target: Target, conn: psycopg.Connection[Any]
 ) -> None:
-    outcome = lifecycle.apply(settings, target, ME)
+    outcome = apply(settings, target, ME)
 
     assert outcome.done == [p.stem for p in sorted(SAMPLES.glob("*.sql"))]
     history = rows(conn, "SELECT version, name, applied_by, checksum FROM schema_migrations")
@@ -109,7 +109,7 @@ def test_a_failing_migration_leaves_no_trace_but_its_audited_failure(
     )
 
     with pytest.raises(StatementFailedError) as caught:
-        lifecycle.apply(settings, target, ME)
+        apply(settings, target, ME)
 
     assert caught.value.exit_code == ExitCode.FAILED
     assert str(caught.value) == (
@@ -128,19 +128,19 @@ def test_a_failing_migration_leaves_no_trace_but_its_audited_failure(
 def test_an_applied_file_that_was_edited_is_reported_and_blocks_apply(
     project: Path, settings: Settings, target: Target
 ) -> None:
-    lifecycle.apply(settings, target, ME, to="003")
+    apply(settings, target, ME, to="003")
     path = project / "migrations/002_create_core_schema.sql"
     path.write_text(path.read_text() + "\n-- edited after apply\n")
 
     assert states(settings, target)["002_create_core_schema"] == "modified"
     with pytest.raises(RefusedError) as caught:
-        lifecycle.apply(settings, target, ME)
+        apply(settings, target, ME)
     assert caught.value.exit_code == ExitCode.REFUSED
     assert "migrations/002_create_core_schema.sql" in str(caught.value)
 
 
 def test_a_missing_file_is_reported(project: Path, settings: Settings, target: Target) -> None:
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
     (project / "migrations/006_add_jobs_priority.sql").unlink()
 
     assert states(settings, target)["006_add_jobs_priority"] == "missing"
@@ -150,7 +150,7 @@ def test_an_unfinished_stub_is_refused(project: Path, settings: Settings, target
     write(project, "007_fix.sql", "-- BACKOUT-STUB: write the corrected change\nSELECT 1;", "")
 
     with pytest.raises(RefusedError, match=r"007_fix\.sql is an unfinished stub"):
-        lifecycle.apply(settings, target, ME)
+        apply(settings, target, ME)
 
 
 def test_a_file_with_a_syntax_error_is_refused_before_anything_runs(
@@ -159,26 +159,26 @@ def test_a_file_with_a_syntax_error_is_refused_before_anything_runs(
     write(project, "007_typo.sql", "CREAT TABLE w (id int);", "DROP TABLE w;")
 
     with pytest.raises(MalformedMigrationError):
-        lifecycle.apply(settings, target, ME)
+        apply(settings, target, ME)
     assert rows(conn, "SELECT to_regclass('schema_migrations')") == [(None,)]
 
 
 def test_a_rolled_back_migration_is_not_reapplied_without_reapply(
     settings: Settings, target: Target
 ) -> None:
-    lifecycle.apply(settings, target, ME)
-    planned_rollback.rollback(settings, target, Operator("tester", reason="bad index"), "006")
+    apply(settings, target, ME)
+    rollback(settings, target, Operator("tester", reason="bad index"), "006")
 
     assert states(settings, target)["006_add_jobs_priority"] == "rolled_back"
     with pytest.raises(RefusedError, match="006_add_jobs_priority was rolled back"):
-        lifecycle.apply(settings, target, ME)
-    assert lifecycle.apply(settings, target, ME, reapply=["006"]).done == ["006_add_jobs_priority"]
+        apply(settings, target, ME)
+    assert apply(settings, target, ME, reapply=["006"]).done == ["006_add_jobs_priority"]
 
 
 def test_baseline_marks_pending_migrations_applied_without_running_them(
     settings: Settings, target: Target, conn: psycopg.Connection[Any]
 ) -> None:
-    outcome = lifecycle.baseline(settings, target, ME, to="002")
+    outcome = baseline(settings, target, ME, to="002")
 
     assert outcome.done == ["001_create_jobs", "002_create_core_schema"]
     assert rows(conn, "SELECT to_regclass('jobs')") == [(None,)]
@@ -189,9 +189,9 @@ def test_baseline_marks_pending_migrations_applied_without_running_them(
 def test_rollback_runs_the_documented_sql_and_removes_the_history_row(
     settings: Settings, target: Target, conn: psycopg.Connection[Any]
 ) -> None:
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
 
-    planned_rollback.rollback(settings, target, ME, "006")
+    rollback(settings, target, ME, "006")
 
     columns = rows(conn, "SELECT 1 FROM information_schema.columns WHERE column_name = 'priority'")
     assert columns == []
@@ -204,19 +204,19 @@ def test_rollback_of_a_migration_that_is_not_applied_is_refused(
     settings: Settings, target: Target
 ) -> None:
     with pytest.raises(RefusedError, match="006_add_jobs_priority is not applied"):
-        planned_rollback.rollback(settings, target, ME, "006")
+        rollback(settings, target, ME, "006")
 
 
 def test_rollback_without_documented_sql_needs_a_rollback_file(
     project: Path, settings: Settings, target: Target, conn: psycopg.Connection[Any]
 ) -> None:
     write(project, "007_w.sql", "CREATE TABLE w (id int);", "")
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
     with pytest.raises(RefusedError, match="007_w documents no rollback SQL"):
-        planned_rollback.rollback(settings, target, ME, "007")
+        rollback(settings, target, ME, "007")
     (project / "undo.sql").write_text("DROP TABLE w;\n")
 
-    planned_rollback.rollback(settings, target, ME, "007", rollback_file=project / "undo.sql")
+    rollback(settings, target, ME, "007", rollback_file=project / "undo.sql")
 
     assert rows(conn, "SELECT to_regclass('w')") == [(None,)]
 
@@ -224,21 +224,21 @@ def test_rollback_without_documented_sql_needs_a_rollback_file(
 def test_a_rollback_section_edited_since_apply_needs_explicit_acceptance(
     project: Path, settings: Settings, target: Target
 ) -> None:
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
     path = project / "migrations/006_add_jobs_priority.sql"
     path.write_text(path.read_text() + "-- Note: checked again.\n")
 
     with pytest.raises(RefusedError, match="ROLLBACK section of 006_add_jobs_priority changed"):
-        planned_rollback.rollback(settings, target, ME, "006")
-    planned_rollback.rollback(settings, target, ME, "006", use_current_rollback=True)
+        rollback(settings, target, ME, "006")
+    rollback(settings, target, ME, "006", use_current_rollback=True)
 
 
 def test_rollback_dry_run_changes_nothing_and_reports_each_statement(
     settings: Settings, target: Target, conn: psycopg.Connection[Any]
 ) -> None:
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
 
-    outcome = planned_rollback.rollback(settings, target, ME, "006", dry_run=True)
+    outcome = rollback(settings, target, ME, "006", dry_run=True)
 
     assert outcome.done == [
         "ok      line 30: DROP INDEX IF EXISTS idx_jobs_claimable_priority",
@@ -257,7 +257,7 @@ def test_a_second_run_waits_for_the_lock_then_names_its_holder(
         holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
 
         with pytest.raises(LockHeldError) as caught:
-            lifecycle.apply(settings, target, ME, options=FAST)
+            apply(settings, target, ME, options=FAST)
 
         assert caught.value.exit_code == ExitCode.LOCKED
         assert f"pid {holder.info.backend_pid}" in str(caught.value)
@@ -268,13 +268,13 @@ def test_a_second_run_waits_for_the_lock_then_names_its_holder(
 def test_a_locked_table_is_retried_then_reported_with_its_blocker(
     settings: Settings, target: Target, database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    lifecycle.apply(settings, target, ME, to="005")
+    apply(settings, target, ME, to="005")
     progress: list[str] = []
     with psycopg.connect(database_url, application_name="long report") as blocker:
         blocker.execute("LOCK TABLE jobs IN ACCESS SHARE MODE")
 
         with pytest.raises(BlockedError) as caught:
-            lifecycle.apply(settings, target, ME, options=FAST, report=progress.append)
+            apply(settings, target, ME, options=FAST, report=progress.append)
 
         assert caught.value.exit_code == ExitCode.LOCKED
         assert f"pid {blocker.info.backend_pid}" in str(caught.value)
@@ -314,7 +314,7 @@ def test_a_backend_terminated_mid_run_fails_cleanly_and_is_audited(
     thread = threading.Thread(target=terminate)
     thread.start()
     with pytest.raises(StatementFailedError) as caught:
-        lifecycle.apply(settings, target, ME)
+        apply(settings, target, ME)
     thread.join()
 
     assert caught.value.exit_code == ExitCode.FAILED
@@ -339,18 +339,18 @@ def test_a_non_transactional_rollback_interrupted_resumes_where_it_stopped(
         "DROP INDEX CONCURRENTLY IF EXISTS idx_jobs_kind;\n"
         "DROP INDEX CONCURRENTLY IF EXISTS idx_events_kind;",
     )
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
     with psycopg.connect(database_url) as blocker:
         blocker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
         with pytest.raises(BlockedError):
-            planned_rollback.rollback(settings, target, ME, "007", options=FAST)
+            rollback(settings, target, ME, "007", options=FAST)
         blocker.rollback()
     assert rows(conn, "SELECT to_regclass('idx_jobs_kind'), to_regclass('idx_events_kind')") == [
         (None, "idx_events_kind")
     ]
     progress: list[str] = []
 
-    planned_rollback.rollback(settings, target, ME, "007", options=FAST, report=progress.append)
+    rollback(settings, target, ME, "007", options=FAST, report=progress.append)
 
     assert progress[0] == "  line 13: already done in an earlier run, skipped"
     assert rows(conn, "SELECT to_regclass('idx_events_kind')") == [(None,)]
@@ -363,9 +363,9 @@ def test_an_environment_that_requires_approval_refuses_without_it(
     production = Target(database_url, settings.environments["production"])
 
     with pytest.raises(RefusedError, match="requires approval"):
-        lifecycle.apply(settings, production, ME)
+        apply(settings, production, ME)
     with pytest.raises(RefusedError, match="cannot approve their own change"):
-        lifecycle.apply(settings, production, Operator("tester", "Tester", "ship it"))
+        apply(settings, production, Operator("tester", "Tester", "ship it"))
 
 
 def test_an_approval_is_audited_with_the_hash_of_the_exact_sql(
@@ -373,7 +373,7 @@ def test_an_approval_is_audited_with_the_hash_of_the_exact_sql(
 ) -> None:
     production = Target(database_url, settings.environments["production"])
 
-    lifecycle.apply(settings, production, Operator("tester", "lead", "release 12"), to="001")
+    apply(settings, production, Operator("tester", "lead", "release 12"), to="001")
 
     approval = rows(
         conn,
@@ -387,11 +387,11 @@ def test_auto_rollback_undoes_what_the_failed_run_applied(
     project: Path, settings: Settings, database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
     preview = Target(database_url, settings.environments["preview"])
-    lifecycle.apply(settings, preview, ME, to="005")
+    apply(settings, preview, ME, to="005")
     write(project, "007_bad.sql", "SELECT 1/0;", "SELECT 1;")
 
     with pytest.raises(StatementFailedError):
-        lifecycle.apply(settings, preview, ME)
+        apply(settings, preview, ME)
 
     assert states(settings, preview)["006_add_jobs_priority"] == "rolled_back"
     assert rows(
@@ -404,7 +404,7 @@ def test_apply_on_a_named_environment_appends_to_the_decisions_log(
 ) -> None:
     preview = Target(database_url, settings.environments["preview"])
 
-    lifecycle.apply(settings, preview, Operator("tester", reason="release 12"), to="001")
+    apply(settings, preview, Operator("tester", reason="release 12"), to="001")
 
     log = (project / "docs/decisions.md").read_text()
     assert "Applied 001_create_jobs on preview" in log
@@ -414,7 +414,7 @@ def test_apply_on_a_named_environment_appends_to_the_decisions_log(
 def test_the_audit_table_refuses_updates_and_deletes(
     settings: Settings, target: Target, conn: psycopg.Connection[Any]
 ) -> None:
-    lifecycle.apply(settings, target, ME, to="001")
+    apply(settings, target, ME, to="001")
 
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
         conn.execute("UPDATE backout_audit_event SET outcome = 'x'")
@@ -426,7 +426,7 @@ def test_an_unreachable_database_is_one_line_without_the_password(settings: Sett
     target = Target("postgresql://ada:s3cret@127.0.0.1:1/nope")
 
     with pytest.raises(DatabaseError) as caught:
-        lifecycle.status(settings, target)
+        status(settings, target)
 
     assert "s3cret" not in str(caught.value)
     assert str(caught.value).startswith("cannot connect to postgresql://ada:***@127.0.0.1:1/nope")
@@ -438,12 +438,12 @@ def test_status_lists_the_commits_that_changed_an_applied_file(
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     before = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     git_commit(project, {"backout.toml": (project / "backout.toml").read_text()}, "init", at=before)
-    lifecycle.apply(settings, target, ME, to="002")
+    apply(settings, target, ME, to="002")
     path = "migrations/002_create_core_schema.sql"
     later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
     git_commit(project, {path: (project / path).read_text() + "-- tweak\n"}, "Tweak 002", at=later)
 
-    (modified,) = [s for s in lifecycle.status(settings, target) if s.state is State.MODIFIED]
+    (modified,) = [s for s in status(settings, target) if s.state is State.MODIFIED]
 
     assert modified.name == "002_create_core_schema"
     assert [(c.author, c.summary) for c in modified.changes] == [("Ada Lovelace", "Tweak 002")]
@@ -455,7 +455,7 @@ def test_a_changed_rollback_section_is_refused_with_the_difference(
     path = "migrations/006_add_jobs_priority.sql"
     before = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     git_commit(project, {path: (project / path).read_text()}, "add 006", at=before)
-    lifecycle.apply(settings, target, ME)
+    apply(settings, target, ME)
     text = (
         (project / path)
         .read_text()
@@ -464,7 +464,7 @@ def test_a_changed_rollback_section_is_refused_with_the_difference(
     (project / path).write_text(text)
 
     with pytest.raises(RefusedError) as caught:
-        planned_rollback.rollback(settings, target, ME, "006")
+        rollback(settings, target, ME, "006")
 
     assert caught.value.evidence is not None
     assert "---   ALTER TABLE jobs DROP COLUMN IF EXISTS priority;" in caught.value.evidence
@@ -475,12 +475,12 @@ def test_two_concurrent_applies_the_second_waits_then_names_the_first(
     project: Path, settings: Settings, target: Target
 ) -> None:
     write(project, "007_slow.sql", "SELECT pg_sleep(2);", "SELECT 1;")
-    first = threading.Thread(target=lambda: lifecycle.apply(settings, target, ME))
+    first = threading.Thread(target=lambda: apply(settings, target, ME))
     first.start()
     time.sleep(0.5)
 
     with pytest.raises(LockHeldError) as caught:
-        lifecycle.apply(settings, target, ME, options=FAST)
+        apply(settings, target, ME, options=FAST)
     first.join()
 
     assert "application 'backout'" in str(caught.value)

@@ -30,8 +30,9 @@ from backout.cli.options import (
     target_of,
 )
 from backout.errors import ExitCode
-from backout.operations import lifecycle
+from backout.operations import apply as lifecycle_apply
 from backout.operations import rollback as planned_rollback
+from backout.operations import status as lifecycle_status
 
 
 @app.command()
@@ -46,7 +47,7 @@ def status(
 ) -> int:
     """Each migration's state: applied, pending, modified, missing or rolled back. Read-only."""
     settings = state(ctx).settings
-    states = lifecycle.status(settings, target_of(ctx, database_url, env))
+    states = lifecycle_status.status(settings, target_of(ctx, database_url, env))
     if json_output:
         typer.echo(render.to_json(render.status_json(states, settings.relative)))
     else:
@@ -78,7 +79,7 @@ def apply(
 ) -> int:
     """Apply pending migrations in order, each in one transaction with its history row."""
     st = state(ctx)
-    outcome = lifecycle.apply(
+    outcome = lifecycle_apply.apply(
         st.settings,
         target_of(ctx, database_url, env),
         operator_of(approved_by, reason),
@@ -111,7 +112,7 @@ def baseline(
 ) -> int:
     """Mark pending migrations as applied without running them (a database migrated by hand)."""
     st = state(ctx)
-    outcome = lifecycle.baseline(
+    outcome = lifecycle_apply.baseline(
         st.settings,
         target_of(ctx, database_url, env),
         operator_of(approved_by, reason),

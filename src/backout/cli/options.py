@@ -16,7 +16,7 @@ from backout.database.runner import RunOptions
 from backout.errors import ExitCode, RefusedError
 from backout.gitops import operator_identity
 from backout.operations.approval import Operator
-from backout.operations.lifecycle import Confirm, Outcome, Plan
+from backout.operations.operation import Confirm, Outcome, Plan
 
 DatabaseUrl = Annotated[
     str | None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from backout.migrations.file import MigrationFile
 from backout.migrations.lint import Finding, Report, Severity
 from backout.migrations.statements import Flag, Statement
-from backout.operations.lifecycle import Outcome, Plan
+from backout.operations.operation import Outcome, Plan
 from backout.operations.status import MigrationStatus, State
 from backout.postmortems.deadlines import in_words
 
@@ -326,7 +326,7 @@ def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
             "notes": list(result.migration.rollback.notes),
             "sha256": result.sql_sha256,
             "outcome": "rehearsed" if result.dry_run else "rolled_back",
-            "rehearsal": result.rehearsal,
+            "rehearsal": result.dry_run_lines,
             "scratch_rehearsal": result.scratch_rehearsal,
             "schema_check": result.schema_check,
         },
@@ -404,7 +404,7 @@ def emergency_text(result: EmergencyResult, display: Display) -> str:
         if result.scratch_rehearsal:
             out.append(f"On a scratch database: {result.scratch_rehearsal}")
         out.append("Rehearsal, in a transaction that was rolled back:")
-        out += [f"  {line}" for line in result.rehearsal]
+        out += [f"  {line}" for line in result.dry_run_lines]
         out.append("Nothing was changed, written or committed.")
         return "\n".join(out)
     out.append(f"{result.incident_id}: rolled back {name} on {result.environment}")

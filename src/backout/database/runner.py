@@ -16,7 +16,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -34,6 +35,7 @@ from backout.database.lock import BlockerWatch, Session
 from backout.errors import LockTimeoutError
 from backout.migrations.statements import Flag, Statement
 
+T = TypeVar("T")
 Reporter = Callable[[str], None]
 StatementDone = Callable[[Statement, int, int], None]
 """Called after each statement ran: the statement, its row count (-1: none), milliseconds."""
@@ -67,8 +69,9 @@ class Step:
     """Writes the history change inside the step's last transaction (given the duration)."""
     audit: AuditEvent
     """The audit row, without outcome, SQL hash, error or duration (the runner fills those)."""
-    late_details: Callable[[], dict[str, Any]] | None = None
-    """More audit details, asked for when the audit row is written (after ``finish``)."""
+    late_details: Callable[[datetime], dict[str, Any]] | None = None
+    """More audit details, asked for when the audit row is written (after ``finish``), given
+    the moment the history change was written."""
 
     @property
     def sql_sha256(self) -> str:
@@ -77,6 +80,16 @@ class Step:
     @property
     def transactional(self) -> bool:
         return not any(s.has(Flag.NON_TRANSACTIONAL) for s in self.statements)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A step that ran: how long it took, its success audit row, when its history changed."""
+
+    duration_ms: int
+    audit_id: int
+    at: datetime
+    """The moment the history change was written, to the second, inside the last transaction."""
 
 
 def sql_sha256(statements: Sequence[Statement]) -> str:
@@ -120,8 +133,7 @@ class Runner:
     report: Reporter = lambda _: None
     sleep: Callable[[float], None] = time.sleep
     on_statement: StatementDone = lambda *_: None
-    audit_id: int | None = None
-    """The id of the last success audit row this runner wrote."""
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
         self.conn.autocommit = True
@@ -131,24 +143,20 @@ class Runner:
             statement_timeout=self.options.statement_timeout,
         )
 
-    def run(self, step: Step) -> int:
-        """Run ``step``; return its duration in ms, or raise once the failure is audited."""
+    def run(self, step: Step) -> Ran:
+        """Run ``step``; return how it ran, or raise once the failure is audited."""
         if step.transactional:
             return self._with_retries(step, lambda: self._in_transaction(step))
         return self._journaled(step)
 
-    def _in_transaction(self, step: Step) -> int:
+    def _in_transaction(self, step: Step) -> Ran:
         started = time.monotonic()
         current = step.statements[0] if step.statements else None
         try:
             with self.conn.transaction():
                 for current in step.statements:
                     self._execute(current)
-                duration = _ms_since(started)
-                step.finish(self.conn, duration)
-                self.audit_id = write_audit(
-                    self.conn, self.audit_table, self._event(step, "success", duration)
-                )
+                ran = self._finish(step, _ms_since(started))
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
@@ -157,9 +165,9 @@ class Runner:
             raise StatementFailedError(
                 step, current, exc, "its transaction was rolled back: nothing was changed"
             ) from None
-        return duration
+        return ran
 
-    def _journaled(self, step: Step) -> int:
+    def _journaled(self, step: Step) -> Ran:
         """Statement by statement outside a transaction, each recorded in the journal."""
         key = (step.history_table, step.version, step.direction, step.sql_sha256)
         started = time.monotonic()
@@ -174,27 +182,30 @@ class Runner:
                 self._with_retries(step, lambda s=statement: self._execute(s))  # type: ignore[misc]
             except psycopg.Error as exc:
                 self._audit_failure(step, exc, _ms_since(started), {"finished": sorted(done)})
-                ran = (
+                said = (
                     f"statements before line {statement.line} ran and are journaled; "
                     "fix the cause and run the same command again to resume"
                     if index
                     else "nothing ran; fix the cause and run it again"
                 )
-                raise StatementFailedError(step, statement, exc, ran) from None
+                raise StatementFailedError(step, statement, exc, said) from None
             took = _ms_since(t0)
             done[index] = took
             journal_record(self.conn, key, index, took)
             self.report(f"  line {statement.line}: done in {took} ms (journaled)")
-        duration = _ms_since(started)
         with self.conn.transaction():
-            step.finish(self.conn, duration)
-            self.audit_id = write_audit(
-                self.conn,
-                self.audit_table,
-                self._event(step, "success", duration, {"journal": {"finished": sorted(done)}}),
-            )
+            ran = self._finish(step, _ms_since(started), {"journal": {"finished": sorted(done)}})
             journal_clear(self.conn, key)
-        return duration
+        return ran
+
+    def _finish(self, step: Step, duration: int, details: dict[str, Any] | None = None) -> Ran:
+        """The history change and the success audit row, in the caller's transaction."""
+        step.finish(self.conn, duration)
+        at = self.clock().replace(microsecond=0)
+        audit_id = write_audit(
+            self.conn, self.audit_table, self._event(step, "success", duration, details, at)
+        )
+        return Ran(duration, audit_id, at)
 
     def _execute(self, statement: Statement) -> int:
         started = time.monotonic()
@@ -202,7 +213,7 @@ class Runner:
         self.on_statement(statement, rows, _ms_since(started))
         return 0
 
-    def _with_retries(self, step: Step, attempt: Callable[[], int]) -> int:
+    def _with_retries(self, step: Step, attempt: Callable[[], T]) -> T:
         retries = self.options.lock_retries
         pid = self.conn.info.backend_pid
         for number in range(retries + 1):
@@ -224,9 +235,14 @@ class Runner:
         raise AssertionError("unreachable")
 
     def _event(
-        self, step: Step, outcome: str, duration: int | None, details: dict[str, Any] | None = None
+        self,
+        step: Step,
+        outcome: str,
+        duration: int | None,
+        details: dict[str, Any] | None = None,
+        at: datetime | None = None,
     ) -> AuditEvent:
-        late = step.late_details() if step.late_details and outcome == "success" else {}
+        late = step.late_details(at) if step.late_details and at is not None else {}
         return replace(
             step.audit,
             outcome=outcome,

@@ -3,36 +3,37 @@
 The documented rollback SQL (or ``--rollback-file``) runs in one step with the removal of the
 migration's history row and its audit row. Refused when the migration is not applied, when no
 rollback is documented, or when the ROLLBACK section changed since the migration was applied.
+The functions that find the rollback SQL and refuse a changed section are the emergency's too.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from backout.config import Settings
-from backout.database.connection import DatabaseError, Target, connect, first_line
-from backout.database.history import read_history
-from backout.database.runner import Reporter, RunOptions
+from backout.database.connection import Target
+from backout.database.history import Applied, read_history
+from backout.database.runner import Reporter, Runner, RunOptions
 from backout.errors import RefusedError, UsageError
 from backout.gitops import file_diff_since
 from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.migrations.file import MigrationFile, read_migration
 from backout.migrations.statements import Statement, referenced_tables
 from backout.operations.approval import Operator
-from backout.operations.lifecycle import (
+from backout.operations.dry_run import dry_run as dry_run_on
+from backout.operations.operation import (
     Confirm,
+    Context,
     Outcome,
     Plan,
-    guarded,
-    log_decision,
+    perform,
     require_clean,
     rollback_step,
-    smoke_after,
 )
-from backout.operations.rehearsal import gate
 from backout.operations.verify import restoration
 
 
@@ -52,34 +53,62 @@ def rollback(
     skip_rehearsal: str | None = None,
 ) -> Outcome:
     """Roll back one applied migration with its documented SQL, removing its history row."""
-    options = options or RunOptions()
+    ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(reference, cwd or settings.root)
-    with connect(target.url, autocommit=True) as conn:
-        plan = _rollback_plan(
-            settings, catalog, conn, target, entry, rollback_file, use_current_rollback
-        )
-        if dry_run:
-            return rehearse(conn, plan)
+    operation = _Rollback(settings, catalog, target, entry, rollback_file, use_current_rollback)
+    return perform(ctx, operation, dry_run=dry_run, skip_rehearsal=skip_rehearsal)
 
-        def replan() -> Plan:
-            return _rollback_plan(
-                settings, catalog, conn, target, entry, rollback_file, use_current_rollback
+
+@dataclass(frozen=True)
+class _Rollback:
+    settings: Settings
+    catalog: Catalog
+    target: Target
+    entry: Entry
+    rollback_file: Path | None
+    use_current_rollback: bool
+    action = "rollback"
+    decision = "Rolled back"
+    rehearsed = True
+    smoke_checked = True
+
+    def plan(self, conn: psycopg.Connection[Any]) -> Plan:
+        table = self.settings.history_table(self.entry.folder)
+        migration = self.entry.read()
+        applied = read_history(conn, table).get(migration.version or "")
+        if applied is None:
+            raise RefusedError(
+                f"{migration.name} is not applied in {self.target.name}",
+                hint="`backout status` shows what is applied",
             )
+        statements = rollback_statements_of(migration, self.rollback_file)
+        if self.rollback_file is None and not self.use_current_rollback:
+            refuse_changed_rollback(migration, applied)
+        warnings = _later_overlaps(self.catalog, conn, self.settings, migration)
+        return Plan("rollback", self.target, ((migration, statements),), warnings)
 
-        operator = gate(settings, target, operator, [m.name for m, _ in plan.steps], skip_rehearsal)
-        with guarded(settings, operator, conn, plan, replan, options, confirm, report) as (
-            plan,
-            runner,
-        ):
-            migration, statements = plan.steps[0]
-            before, later = recorded_schema(conn, settings, migration)
-            runner.run(rollback_step(settings, target, operator, migration, statements, "rollback"))
-            check = restoration(conn, settings, migration, before, later)
-            smoke = smoke_after(settings, conn, target, operator, "rollback", [migration.name])
-    outcome = Outcome(plan, done=[migration.name], schema_check=check, smoke=smoke)
-    log_decision(settings, target, operator, "Rolled back", outcome.done)
-    return outcome
+    def preview(self, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
+        return Outcome(plan, done=dry_run_on(conn, plan.steps[0][1]))
+
+    def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
+        migration, statements = plan.steps[0]
+        before, later = recorded_schema(runner.conn, ctx.settings, migration)
+        runner.run(rollback_step(ctx, migration, statements, "rollback"))
+        check = restoration(runner.conn, ctx.settings, migration, before, later)
+        return Outcome(plan, done=[migration.name], schema_check=check)
+
+
+def refuse_changed_rollback(migration: MigrationFile, applied: Applied) -> None:
+    """Refuse to run a ROLLBACK section that changed since ``migration`` was applied."""
+    if applied.rollback_checksum in (None, migration.rollback.checksum):
+        return
+    refusal = RefusedError(
+        f"the ROLLBACK section of {migration.name} changed since it was applied",
+        hint="check the difference, then pass --use-current-rollback to run it",
+    )
+    refusal.evidence = file_diff_since(migration.path, applied.applied_at)
+    raise refusal
 
 
 def recorded_schema(
@@ -91,40 +120,6 @@ def recorded_schema(
     applied = history.get(migration.version or "")
     later = sum(1 for version in history if version > (migration.version or ""))
     return (applied.schema_before if applied else None), later
-
-
-def _rollback_plan(
-    settings: Settings,
-    catalog: Catalog,
-    conn: psycopg.Connection[Any],
-    target: Target,
-    entry: Entry,
-    rollback_file: Path | None,
-    use_current_rollback: bool,
-) -> Plan:
-    table = settings.history_table(entry.folder)
-    migration = entry.read()
-    applied = read_history(conn, table).get(migration.version or "")
-    if applied is None:
-        raise RefusedError(
-            f"{migration.name} is not applied in {target.name}",
-            hint="`backout status` shows what is applied",
-        )
-    statements = rollback_statements_of(migration, rollback_file)
-    changed = applied.rollback_checksum not in (None, migration.rollback.checksum)
-    if rollback_file is None and changed and not use_current_rollback:
-        refusal = RefusedError(
-            f"the ROLLBACK section of {migration.name} changed since it was applied",
-            hint="check the difference, then pass --use-current-rollback to run it",
-        )
-        refusal.evidence = file_diff_since(migration.path, applied.applied_at)
-        raise refusal
-    return Plan(
-        "rollback",
-        target,
-        ((migration, statements),),
-        _later_overlaps(catalog, conn, settings, migration),
-    )
 
 
 def rollback_sql(
@@ -161,27 +156,6 @@ def rollback_statements_of(
         )
     require_clean(migration, forward=False)
     return migration.rollback.statements
-
-
-def rehearse(conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
-    """``--dry-run``: run the statements in a transaction that is always rolled back."""
-    outcome = Outcome(plan)
-    _, statements = plan.steps[0]
-    try:
-        with conn.transaction(force_rollback=True):
-            for statement in statements:
-                try:
-                    with conn.transaction():  # a savepoint: a failure does not hide the rest
-                        conn.execute(statement.sql)
-                    outcome.done.append(
-                        f"ok      line {statement.line}: {' '.join(statement.sql.split())}"
-                    )
-                except psycopg.Error as exc:
-                    message = exc.diag.message_primary or first_line(exc)
-                    outcome.done.append(f"FAILED  line {statement.line}: {message}")
-    except psycopg.Error as exc:
-        raise DatabaseError(f"the dry run could not finish: {first_line(exc)}") from None
-    return outcome
 
 
 def _later_overlaps(

@@ -1,14 +1,24 @@
-"""The state of each migration against a database's history. Pure: files and rows in, states out."""
+"""``backout status``: the state of each migration against a database's history.
+
+:func:`compute_status` is pure (files and rows in, states out); :func:`read_states` feeds it from
+the catalog and the history tables; :func:`status` is the command, read-only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from backout.database.history import Applied, RolledBack
-from backout.gitops import Commit
+import psycopg
+
+from backout.config import Settings
+from backout.database.connection import Target, connect
+from backout.database.history import Applied, RolledBack, last_rollbacks, read_history
+from backout.gitops import Commit, file_history
+from backout.migrations.catalog import Catalog, project_catalog
 from backout.migrations.file import MigrationFile
 
 
@@ -100,3 +110,39 @@ def _state_of(f: FolderHistory, m: MigrationFile, applied: Applied | None) -> Mi
         migration=m,
         checksum=m.checksum,
     )
+
+
+def status(settings: Settings, target: Target) -> list[MigrationStatus]:
+    """Every migration's state in the target database. Read-only: creates nothing.
+
+    A modified migration lists the commits that changed its file since it was applied, when
+    the project is a git repository.
+    """
+    catalog = project_catalog(settings)
+    with connect(target.url, autocommit=True) as conn:
+        states = read_states(settings, catalog, conn)
+    return [
+        replace(s, changes=tuple(file_history(s.path, s.applied.applied_at)))
+        if s.state is State.MODIFIED and s.path and s.applied
+        else s
+        for s in states
+    ]
+
+
+def read_states(
+    settings: Settings, catalog: Catalog, conn: psycopg.Connection[Any]
+) -> list[MigrationStatus]:
+    """Every migration's state, from the catalog's files and each folder's history table."""
+    histories = []
+    for folder in catalog.folders:
+        table = settings.history_table(folder)
+        histories.append(
+            FolderHistory(
+                folder=folder,
+                history_table=table,
+                migrations=[e.read() for e in catalog.in_folder(folder)],
+                applied=read_history(conn, table),
+                rolled_back=last_rollbacks(conn, settings.audit_table, table),
+            )
+        )
+    return compute_status(histories)

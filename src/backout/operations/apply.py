@@ -1,0 +1,241 @@
+"""``backout apply`` and ``backout baseline``: pending migrations, run or only recorded.
+
+Both plan from :func:`backout.operations.status.read_states` and go through
+:func:`backout.operations.operation.perform`. ``apply`` runs each migration in its own
+transaction with its history row; on an ``auto_rollback`` environment a failure rolls back what
+this run applied. ``baseline`` records migrations as applied without running them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from backout.config import Settings
+from backout.database.connection import Target
+from backout.database.history import Applied, record_applied
+from backout.database.runner import Reporter, Runner, RunOptions, Step
+from backout.errors import RefusedError
+from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.file import MigrationFile
+from backout.migrations.statements import Statement
+from backout.operations.approval import Operator
+from backout.operations.operation import (
+    Confirm,
+    Context,
+    Outcome,
+    Plan,
+    audit_event,
+    perform,
+    require_clean,
+    rollback_step,
+)
+from backout.operations.status import MigrationStatus, State, read_states
+from backout.operations.verify import schema_hash
+
+
+def apply(
+    settings: Settings,
+    target: Target,
+    operator: Operator,
+    *,
+    to: str | None = None,
+    reapply: Sequence[str] = (),
+    dry_run: bool = False,
+    options: RunOptions | None = None,
+    confirm: Confirm = lambda _: True,
+    report: Reporter = lambda _: None,
+    cwd: Path | None = None,
+    skip_rehearsal: str | None = None,
+) -> Outcome:
+    """Apply pending migrations in order, each in its own transaction with its history row."""
+    ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
+    catalog = project_catalog(settings)
+    limit = catalog.resolve(to, cwd or settings.root) if to else None
+    operation = _Apply(settings, catalog, target, limit, reapply)
+    return perform(ctx, operation, dry_run=dry_run, skip_rehearsal=skip_rehearsal)
+
+
+def baseline(
+    settings: Settings,
+    target: Target,
+    operator: Operator,
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    options: RunOptions | None = None,
+    confirm: Confirm = lambda _: True,
+    cwd: Path | None = None,
+) -> Outcome:
+    """Mark pending migrations as applied without running them (a database migrated by hand)."""
+    ctx = Context(settings, target, operator, options or RunOptions(), confirm)
+    catalog = project_catalog(settings)
+    limit = catalog.resolve(to, cwd or settings.root) if to else None
+    return perform(ctx, _Baseline(settings, catalog, target, limit), dry_run=dry_run)
+
+
+@dataclass(frozen=True)
+class _Apply:
+    settings: Settings
+    catalog: Catalog
+    target: Target
+    limit: Entry | None
+    reapply: Sequence[str]
+    action = "apply"
+    decision = "Applied"
+    rehearsed = True
+    smoke_checked = True
+
+    def plan(self, conn: psycopg.Connection[Any]) -> Plan:
+        states = read_states(self.settings, self.catalog, conn)
+        _refuse_modified(self.settings, states)
+        allowed = {self.catalog.resolve(r, self.settings.root).path for r in self.reapply}
+        steps = []
+        for s in _pending(states, self.limit, State.PENDING, State.ROLLED_BACK):
+            assert s.migration is not None
+            _refuse_unready(self.settings, s, allowed)
+            steps.append((s.migration, s.migration.statements))
+        return Plan("apply", self.target, tuple(steps))
+
+    def preview(self, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
+        return Outcome(plan)
+
+    def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
+        outcome = Outcome(plan)
+        try:
+            for migration, statements in plan.steps:
+                count = f"{len(statements)} statement" + ("s" if len(statements) != 1 else "")
+                ctx.report(f"applying {migration.name} ({count})")
+                before = schema_hash(runner.conn, ctx.settings, migration)
+                runner.run(apply_step(ctx, migration, statements, before))
+                outcome.done.append(migration.name)
+        except Exception:
+            if ctx.target.environment is not None and ctx.target.environment.auto_rollback:
+                _recover(ctx, runner, outcome)
+            raise
+        return outcome
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    settings: Settings
+    catalog: Catalog
+    target: Target
+    limit: Entry | None
+    action = "baseline"
+    decision = None
+    rehearsed = False
+    smoke_checked = False
+
+    def plan(self, conn: psycopg.Connection[Any]) -> Plan:
+        states = read_states(self.settings, self.catalog, conn)
+        pending = _pending(states, self.limit, State.PENDING)
+        steps = tuple((s.migration, ()) for s in pending if s.migration is not None)
+        return Plan("baseline", self.target, steps)
+
+    def preview(self, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
+        return Outcome(plan)
+
+    def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
+        outcome = Outcome(plan)
+        for migration, _ in plan.steps:
+            step = apply_step(ctx, migration, ())
+            audit = audit_event(ctx, "baseline", migration, step.history_table)
+            runner.run(replace(step, audit=audit))
+            outcome.done.append(migration.name)
+        return outcome
+
+
+def apply_step(
+    ctx: Context,
+    migration: MigrationFile,
+    statements: tuple[Statement, ...],
+    schema_before: str | None = None,
+) -> Step:
+    """Run ``migration``'s statements and record it applied, in the same transaction."""
+    table = ctx.settings.history_table(migration.folder)
+    version = migration.version or ""
+
+    def finish(conn: psycopg.Connection[Any], duration: int) -> None:
+        applied = Applied(
+            version=version,
+            name=migration.name,
+            applied_at=datetime.now(UTC),
+            applied_by=ctx.operator.name,
+            checksum=migration.checksum,
+            rollback_checksum=migration.rollback.checksum,
+            execution_ms=duration,
+            schema_before=schema_before,
+        )
+        record_applied(conn, table, applied)
+
+    return Step(
+        migration=migration.name,
+        version=version,
+        direction="apply",
+        statements=statements,
+        history_table=table,
+        finish=finish,
+        audit=audit_event(ctx, "apply", migration, table),
+    )
+
+
+def _recover(ctx: Context, runner: Runner, outcome: Outcome) -> None:
+    """``auto_rollback``: undo what this run applied, newest first, with the documented SQL."""
+    by_name = {m.name: m for m, _ in outcome.plan.steps}
+    for name in reversed(outcome.done):
+        migration = by_name[name]
+        ctx.report(f"auto_rollback: rolling back {name}")
+        runner.run(rollback_step(ctx, migration, migration.rollback.statements, "rollback"))
+        outcome.recovered.append(name)
+
+
+def _pending(
+    states: Sequence[MigrationStatus], limit: Entry | None, *wanted: State
+) -> list[MigrationStatus]:
+    """The migrations in one of the ``wanted`` states, up to ``limit`` (in its folder)."""
+    return [
+        s
+        for s in states
+        if s.migration is not None
+        and s.state in wanted
+        and (limit is None or (s.folder == limit.folder and int(s.version) <= (limit.number or 0)))
+    ]
+
+
+def _refuse_modified(settings: Settings, states: Sequence[MigrationStatus]) -> None:
+    modified = [s for s in states if s.state is State.MODIFIED]
+    if modified:
+        names = ", ".join(_shown(settings, s) for s in modified)
+        raise RefusedError(
+            f"applied migrations were modified since: {names}",
+            hint="never edit an applied migration: restore it and fix forward with `backout new`",
+        )
+
+
+def _refuse_unready(settings: Settings, s: MigrationStatus, allowed: set[Path]) -> None:
+    """Refuse a rolled-back migration not named by --reapply, a stub, a file lint rejects."""
+    m = s.migration
+    assert m is not None
+    if s.state is State.ROLLED_BACK and m.path not in allowed:
+        assert s.rolled_back is not None
+        raise RefusedError(
+            f"{m.name} was rolled back ({s.rolled_back.action}, "
+            f"{s.rolled_back.at:%Y-%m-%d %H:%M} UTC) and is not re-applied silently",
+            hint=f"fix forward with a new migration, or pass --reapply {m.version}",
+        )
+    if m.is_stub:
+        raise RefusedError(
+            f"{_shown(settings, s)} is an unfinished stub",
+            hint="write the corrected change and remove the BACKOUT-STUB line first",
+        )
+    require_clean(m, forward=True)
+
+
+def _shown(settings: Settings, s: MigrationStatus) -> str:
+    return settings.relative(s.path) if s.path else s.name

@@ -1,0 +1,140 @@
+"""The emergency's incident: its postmortem, opened first and rewritten after every entry.
+
+An unfinished incident for the same migration on the same environment is continued (a re-run
+after a failure or a killed process); otherwise a new one takes the next free incident id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from backout import git_branch, gitops
+from backout.config import Settings
+from backout.database.connection import Target
+from backout.database.runner import sql_sha256
+from backout.migrations.file import MigrationFile
+from backout.migrations.statements import Statement
+from backout.operations.approval import Operator
+from backout.postmortems.deadlines import action_item_due
+from backout.postmortems.document import ActionItem, Postmortem, read_front_matter, timeline_from
+from backout.postmortems.document import write_postmortem as _write
+from backout.postmortems.incidents import ids_in, next_incident_id, slug
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What the postmortem of a new (or continued) incident starts with."""
+
+    migration: MigrationFile
+    statements: tuple[Statement, ...]
+    target: Target
+    operator: Operator
+    reason: str
+    severity: str
+    owner: str | None
+    backup_waiver: str | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What the postmortem records once the rollback committed and the stub is written."""
+
+    rolled_back_at: datetime
+    review_due: datetime
+    audit_event: int | None
+    stub: Path
+
+
+@dataclass
+class Incident:
+    """The open incident: its postmortem, rewritten after every step."""
+
+    pm: Postmortem
+    path: Path
+    templates: Path
+
+    def note(self, at: datetime, text: str) -> None:
+        """Add ``text`` to the timeline at ``at`` and write the file at once."""
+        self.pm = self.pm.with_entry(at, text)
+        _write(self.path, self.pm, self.templates)
+
+    def complete(self, settings: Settings, done: Completion) -> None:
+        """The rollback is done: the deadlines, the fix-forward and its action item."""
+        rolled_back_at, stub = done.rolled_back_at, done.stub
+        self.pm = replace(
+            self.pm,
+            rolled_back_at=rolled_back_at,
+            review_due=done.review_due,
+            fix_forward=settings.relative(stub),
+            audit_event=done.audit_event,
+            action_items=(
+                ActionItem(
+                    f"Write, review and apply {stub.name}",
+                    self.pm.owner,
+                    action_item_due(rolled_back_at, self.pm.severity, settings.action_item_days),
+                ),
+            ),
+        )
+
+
+def open_incident(settings: Settings, opening: Opening, started: datetime) -> Incident:
+    """The incident's postmortem, written at once; an unfinished one for the same migration is
+    continued (a re-run after a failure or a killed process)."""
+    folder = settings.postmortems
+    name, environment = opening.migration.name, opening.target.name
+    for existing in sorted(folder.glob("INC-*.md")) if folder.is_dir() else ():
+        front = read_front_matter(existing.read_text(encoding="utf-8"))
+        if (
+            front.get("migration") == name
+            and front.get("environment") == environment
+            and not front.get("rolled_back_at")
+        ):
+            pm = postmortem(settings, opening, str(front["id"]), started)
+            incident = Incident(
+                replace(pm, timeline=timeline_from(front)), existing, settings.templates
+            )
+            incident.note(started, f"re-run by {opening.operator.name} to continue the incident")
+            return incident
+    taken = ids_in(p.name for p in folder.glob("*")) if folder.is_dir() else set()
+    taken |= ids_in(git_branch.branch_names(settings.root))
+    for names in git_branch.files_on_branches(settings.root, folder).values():
+        taken |= ids_in(names)
+    incident_id = next_incident_id(started.date(), taken)
+    path = folder / f"{incident_id}-{slug(name)}.md"
+    incident = Incident(
+        postmortem(settings, opening, incident_id, started), path, settings.templates
+    )
+    reason = " ".join(opening.reason.split())
+    incident.note(started, f"incident opened by {opening.operator.name}: {reason}")
+    return incident
+
+
+def postmortem(
+    settings: Settings, opening: Opening, incident_id: str, started: datetime
+) -> Postmortem:
+    """The postmortem as the incident opens: who, what, where, the rollback SQL and its hash."""
+    migration, operator = opening.migration, opening.operator
+    history = gitops.file_history(migration.path, None)
+    introduced = f"commit {history[-1].sha} ({history[-1].author})" if history else None
+    return Postmortem(
+        id=incident_id,
+        title=f"Rollback of {migration.name} on {opening.target.name}",
+        severity=opening.severity,
+        environment=opening.target.name,
+        migration=migration.name,
+        owner=opening.owner or operator.name,
+        reason=opening.reason,
+        operator=operator.name,
+        started_at=started,
+        clock=settings.clock_policy,
+        approved_by=operator.approved_by,
+        backup_waiver=opening.backup_waiver,
+        rollback_sql="".join(f"{s.sql};\n" for s in opening.statements),
+        rollback_sha256=sql_sha256(opening.statements),
+        introduced_by=introduced,
+    )

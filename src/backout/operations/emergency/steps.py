@@ -1,0 +1,337 @@
+"""The emergency procedure's steps, in order, each short and named for what it does.
+
+Every step reads the :class:`~backout.operations.emergency.model.Run`, writes its own timeline
+entries once the incident is open, and returns what it produced. :data:`DRY_RUN` and
+:data:`ROLL_BACK` are the two procedures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from backout import git_branch
+from backout.database.history import last_rollbacks, read_history, table_exists
+from backout.errors import RefusedError
+from backout.migrations.authoring import create_migration, plan_fix_forward
+from backout.operations.backup import Manifest, plan_backup, write_backup
+from backout.operations.dry_run import dry_run
+from backout.operations.emergency.incident import Completion, Opening, open_incident
+from backout.operations.emergency.model import Produced, Run, Step
+from backout.operations.operation import (
+    Plan,
+    approve_and_confirm,
+    guarded,
+    log_decision,
+    rollback_step,
+    smoke_after,
+)
+from backout.operations.rehearsal import rehearse_quietly
+from backout.operations.rollback import recorded_schema, refuse_changed_rollback
+from backout.operations.verify import restoration
+from backout.postmortems.deadlines import review_due
+
+
+def check_safe(run: Run) -> Produced:
+    """Applied here, not already rolled back, its ROLLBACK section unchanged since."""
+    return Produced(plan=safety_plan(run))
+
+
+def safety_plan(run: Run) -> Plan:
+    """The emergency's plan, or the refusal that says why it is not safe to act."""
+    settings, target, migration = run.ctx.settings, run.ctx.target, run.migration
+    plan = Plan("emergency", target, ((migration, run.statements),))
+    table = settings.history_table(migration.folder)
+    if not table_exists(run.conn, table):
+        if not run.request.assume_applied:
+            raise RefusedError(
+                f"{target.name} has no {table} table: it was migrated by hand",
+                hint=f"if {migration.name} is applied there, pass --assume-applied",
+            )
+        return plan
+    applied = read_history(run.conn, table).get(migration.version or "")
+    if applied is None:
+        _refuse_not_applied(run, table)
+    elif run.request.rollback_file is None and not run.request.use_current_rollback:
+        refuse_changed_rollback(migration, applied)
+    return plan
+
+
+def _refuse_not_applied(run: Run, table: str) -> None:
+    name = run.migration.name
+    earlier = last_rollbacks(run.conn, run.ctx.settings.audit_table, table).get(name)
+    if earlier is not None:
+        raise RefusedError(
+            f"{name} was already rolled back ({earlier.action} "
+            f"{earlier.at:%Y-%m-%d %H:%M} UTC"
+            + (f", incident {earlier.incident})" if earlier.incident else ")"),
+            hint="fix forward with the stub it left; nothing was changed",
+        )
+    if not run.request.assume_applied:
+        raise RefusedError(
+            f"{name} is not applied in {run.ctx.target.name}",
+            hint="`backout status` shows what is applied",
+        )
+
+
+def rehearse(run: Run) -> Produced:
+    """The documented rollback on a scratch database first; reported, never blocking."""
+    if not run.request.rehearse:
+        return Produced()
+    run.ctx.report("rehearsing the rollback on a scratch database ...")
+    outcome = rehearse_quietly(run.ctx.settings, run.migration.name)
+    if run.request.rollback_file is not None:
+        outcome += " (the documented rollback, not --rollback-file)"
+    run.ctx.report(f"rehearsal: {outcome}")
+    return Produced(scratch_rehearsal=outcome)
+
+
+def plan_the_backup(run: Run) -> Produced:
+    """``--dry-run``: what the backup would hold."""
+    if run.request.no_backup:
+        return Produced()
+    return Produced(backup_plan=plan_backup(run.conn, run.statements))
+
+
+def try_on_the_target(run: Run) -> Produced:
+    """``--dry-run``: each statement on the target, in a transaction always rolled back."""
+    return Produced(dry_run_lines=tuple(dry_run(run.conn, run.statements)))
+
+
+def confirm(run: Run) -> Produced:
+    """Approval where the environment requires it, then the operator's confirmation."""
+    assert run.made.plan is not None
+    approve_and_confirm(run.ctx, run.made.plan)
+    return Produced()
+
+
+def open_the_incident(run: Run) -> Produced:
+    """The postmortem first, status draft, timeline started (or the unfinished one continued)."""
+    settings, request = run.ctx.settings, run.request
+    waiver = request.backup_waiver if request.no_backup else None
+    opening = Opening(
+        run.migration,
+        run.statements,
+        run.ctx.target,
+        run.ctx.operator,
+        request.reason,
+        request.severity,
+        request.owner,
+        waiver,
+    )
+    incident = open_incident(settings, opening, run.now())
+    rehearsal = run.made.scratch_rehearsal
+    if rehearsal is not None:
+        incident.pm = replace(incident.pm, rehearsal=rehearsal)
+        incident.note(run.now(), f"rehearsal on a scratch database: {rehearsal}")
+    run.ctx.report(f"incident {incident.pm.id} opened: {settings.relative(incident.path)}")
+    return Produced(incident=incident)
+
+
+def take_the_lock(run: Run) -> Produced:
+    """The migration lock, the tables, the plan made again under it, the approval audited."""
+    run.note(f"waiting for the migration lock (up to {run.ctx.options.lock_wait:g} s)")
+    asked = time.monotonic()
+
+    def both(line: str) -> None:  # lock retries and blockers: on screen and in the timeline
+        run.ctx.report(line)
+        run.note(line.strip())
+
+    ctx = replace(run.ctx, report=both, confirm=lambda _: True)
+    assert run.made.plan is not None
+    plan, runner = run.resources.enter_context(
+        guarded(ctx, run.conn, run.made.plan, lambda: safety_plan(run))
+    )
+    run.note(f"migration lock taken after {round((time.monotonic() - asked) * 1000)} ms")
+    return Produced(plan=plan, runner=runner)
+
+
+def back_up(run: Run) -> Produced:
+    """What the rollback destroys, copied before it runs (or the written waiver recorded)."""
+    settings, request = run.ctx.settings, run.request
+    if request.no_backup:
+        run.note(f"backup waived: {' '.join((request.backup_waiver or '').split())}")
+        return Produced()
+    folder = settings.backups_folder / run.incident.pm.id
+    if (folder / "manifest.json").exists():
+        run.note(f"backup already taken by an earlier run: {settings.relative(folder)}")
+        return Produced(backup_folder=folder)
+    if folder.exists() and any(folder.iterdir()):
+        folder.rename(folder.with_name(f"{folder.name}.partial-{run.now():%Y%m%dT%H%M%S}"))
+    plan = plan_backup(run.conn, run.statements)
+    for warning in plan.warnings:
+        run.note(f"backup: {warning}")
+    where = settings.relative(folder)
+    run.note(f"backing up {_objects(plan.items)} to {where}")
+    manifest = write_backup(run.conn, plan, folder, progress=run.backup_progress, now=run.now())
+    _note_backup(run, manifest, str(where))
+    run.incident.pm = replace(run.incident.pm, backup=str(where))
+    return Produced(backup_plan=plan, backup=manifest, backup_folder=folder)
+
+
+def _note_backup(run: Run, manifest: Manifest, where: str) -> None:
+    rows = sum(item.rows for item in manifest.items)
+    size = sum(item.bytes for item in manifest.items)
+    run.note(f"backup done: {_objects(manifest.items)}, {rows} rows, {size} bytes")
+    for item in manifest.items:
+        run.note(f"  {item.file}: {item.table}, {item.rows} rows ({item.reason})")
+    run.ctx.report(f"backup: {_objects(manifest.items)}, {rows} rows in {where}")
+
+
+def roll_back(run: Run) -> Produced:
+    """The rollback SQL, the history row removed and the audit row, in one transaction."""
+    settings, migration, runner = run.ctx.settings, run.migration, run.made.runner
+    assert runner is not None
+    step = replace(
+        rollback_step(run.ctx, migration, run.statements, "emergency"),
+        late_details=lambda at: _audit_details(run, at),
+    )
+    runner.on_statement = lambda s, rows, ms: run.note(
+        f"ran line {s.line}: {_first_words(s.sql)} ({_rows(rows)}, {ms} ms)"
+    )
+    run.note(f"rolling back {migration.name} ({_count(run.statements)})")
+    recorded = recorded_schema(run.conn, settings, migration)
+    ran = runner.run(step)
+    run.note(
+        f"committed: history row removed and audit event {ran.audit_id} written "
+        "in the same transaction",
+        at=ran.at,
+    )
+    due = review_due(ran.at, settings.clock_policy)
+    return Produced(
+        rolled_back_at=ran.at, review_due=due, audit_event=ran.audit_id, recorded_schema=recorded
+    )
+
+
+def _audit_details(run: Run, at: datetime) -> dict[str, Any]:
+    """The incident, the backup and the deadline, in the rollback's audit row."""
+    pm = run.incident.pm
+    return {
+        "incident": pm.id,
+        "backup": pm.backup,
+        "backup_waiver": pm.backup_waiver,
+        "rolled_back_at": at.isoformat(),
+        "review_due": review_due(at, run.ctx.settings.clock_policy).isoformat(),
+    }
+
+
+def check_the_schema(run: Run) -> Produced:
+    """Whether the schema is what it was before the migration was applied."""
+    assert run.made.recorded_schema is not None
+    recorded, later = run.made.recorded_schema
+    check = restoration(run.conn, run.ctx.settings, run.migration, recorded, later)
+    run.incident.pm = replace(run.incident.pm, schema_check=check)
+    run.note(f"schema check: {check}")
+    return Produced(schema_check=check)
+
+
+def smoke_checks(run: Run) -> Produced:
+    """The project's smoke checks on the database just rolled back, audited."""
+    results = smoke_after(run.ctx, run.conn, "emergency", [run.migration.name])
+    for result in results:
+        run.note(result.describe())
+    return Produced(smoke=tuple(results))
+
+
+def release_the_lock(run: Run) -> Produced:
+    """The migration lock and the connection, let go: the database work is done."""
+    run.resources.close()
+    run.note(f"rolled back {run.migration.name}")
+    return Produced()
+
+
+def write_the_stub(run: Run) -> Produced:
+    """The fix-forward migration to write next (the original file is never edited)."""
+    settings = run.ctx.settings
+    stub = plan_fix_forward(
+        run.catalog, run.entry, run.incident.pm.id, templates=settings.templates
+    )
+    path = create_migration(stub)
+    run.note(f"fix-forward stub written: {settings.relative(stub.path)}")
+    return Produced(fix_forward=path)
+
+
+def complete_the_postmortem(run: Run) -> Produced:
+    """The deadlines, the fix-forward and its action item; the postmortem is ready for review."""
+    made = run.made
+    assert made.rolled_back_at is not None
+    assert made.review_due is not None
+    assert made.fix_forward is not None
+    done = Completion(made.rolled_back_at, made.review_due, made.audit_event, made.fix_forward)
+    run.incident.complete(run.ctx.settings, done)
+    run.note(f"postmortem ready for review; review due {made.review_due:%Y-%m-%d %H:%M} UTC")
+    return Produced()
+
+
+def record_in_git(run: Run) -> Produced:
+    """The postmortem and the stub committed on ``incident/<id>``; the checkout left alone."""
+    if run.request.no_git:
+        return Produced()
+    assert run.made.fix_forward is not None
+    incident = run.incident
+    branch = f"incident/{incident.pm.id}"
+    message = f"{incident.pm.id}: postmortem draft and fix-forward stub for {run.migration.name}"
+    files = [incident.path, run.made.fix_forward]
+    try:
+        commit = git_branch.commit_files_on_branch(run.ctx.settings.root, files, branch, message)
+    except git_branch.GitError as exc:  # the rollback is done: say so, never undo it for git
+        return Produced(git_warning=f"not committed on {branch}: {exc}")
+    if commit is None:
+        return Produced(
+            git_warning="not a git repository: the postmortem and the stub are not committed"
+        )
+    return Produced(git=commit)
+
+
+def log_the_decision(run: Run) -> Produced:
+    """One entry in the decisions log, on a named environment."""
+    verb = f"Rolled back ({run.incident.pm.id})"
+    log_decision(run.ctx, verb, [run.migration.name])
+    return Produced()
+
+
+DRY_RUN: tuple[Step, ...] = (
+    Step("check it is safe", check_safe),
+    Step("rehearse on a scratch database", rehearse),
+    Step("plan the backup", plan_the_backup),
+    Step("dry run on the target", try_on_the_target),
+)
+"""``--dry-run``: everything that changes nothing."""
+
+ROLL_BACK: tuple[Step, ...] = (
+    Step("check it is safe", check_safe),
+    Step("rehearse on a scratch database", rehearse),
+    Step("confirm", confirm),
+    Step("open the incident", open_the_incident),
+    Step("take the migration lock", take_the_lock, failure="waiting for the migration lock"),
+    Step("back up", back_up, failure="backup"),
+    Step("roll back", roll_back, failure="rollback"),
+    Step("check the schema", check_the_schema, failure="schema check"),
+    Step("smoke checks", smoke_checks, failure="smoke checks"),
+    Step("release the lock", release_the_lock),
+    Step("write the fix-forward stub", write_the_stub),
+    Step("complete the postmortem", complete_the_postmortem),
+    Step("record in git", record_in_git),
+    Step("log the decision", log_the_decision),
+)
+"""The emergency procedure, in the strategy's order."""
+
+
+def _count(statements: Sequence[object]) -> str:
+    return f"{len(statements)} statement" + ("" if len(statements) == 1 else "s")
+
+
+def _objects(items: Sequence[object]) -> str:
+    return f"{len(items)} object" + ("" if len(items) == 1 else "s")
+
+
+def _first_words(sql: str, limit: int = 120) -> str:
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _rows(count: int) -> str:
+    return "no rows" if count < 0 else f"{count} row" + ("" if count == 1 else "s")
