@@ -1,4 +1,5 @@
-"""``backout verify``: rehearse every rollback on a scratch database and prove it restores.
+"""``backout verify``: apply, roll back and apply again on a scratch database, proving each
+rollback restores the schema.
 
 For each migration in order: fingerprint, apply, fingerprint, roll back, fingerprint (must
 equal the first), apply again (must equal the second). The database moves forward one
@@ -36,7 +37,7 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the rehearsal of one migration showed."""
+    """What verifying one migration showed."""
 
     migration: str
     outcome: str
@@ -88,7 +89,7 @@ def verify(
     *,
     progress: Progress | None = None,
 ) -> Report:
-    """Rehearse ``entries`` in order on the scratch database ``conn`` (autocommit)."""
+    """Verify ``entries`` in order on the scratch database ``conn`` (autocommit)."""
     ignore = own_tables(settings)
     # The fingerprint is one prepared query run four times per migration: plan it once.
     conn.execute("SET plan_cache_mode = force_generic_plan")
@@ -101,14 +102,14 @@ def verify(
             report.verdicts.append(Verdict(entry.name, SKIPPED, error="an earlier one failed"))
             continue
         started = time.perf_counter()
-        verdict, broken = _rehearse(conn, entry, ignore)
+        verdict, broken = _verify_one(conn, entry, ignore)
         report.verdicts.append(replace(verdict, ms=round((time.perf_counter() - started) * 1000)))
     if progress is not None:
         progress(len(entries), len(entries), "")
     return report
 
 
-def _rehearse(
+def _verify_one(
     conn: psycopg.Connection[Any], entry: Entry, ignore: set[str]
 ) -> tuple[Verdict, bool]:
     """One migration: its verdict, and whether the run must stop there.
@@ -128,37 +129,40 @@ def _rehearse(
         return fingerprint(conn, ignore_tables=ignore, scope=scope)
 
     before = snapshot()
-    name, schema_before = migration.name, before.sha256
     try:
         _run(conn, migration.statements, "apply")
     except _StepFailed as exc:
-        return Verdict(name, FAILED, error=str(exc), schema_before=schema_before), True
+        return Verdict(migration.name, FAILED, error=str(exc), schema_before=before.sha256), True
     applied = snapshot()
+    verdict, stop = _undo_and_redo(conn, migration, before, applied, snapshot)
     created = tuple(before.diff(applied))
-    rollback = migration.rollback.statements
-    if not rollback:
+    return replace(verdict, schema_before=before.sha256, created=created), stop
+
+
+def _undo_and_redo(
+    conn: psycopg.Connection[Any],
+    migration: MigrationFile,
+    before: Fingerprint,
+    applied: Fingerprint,
+    snapshot: Callable[[], Fingerprint],
+) -> tuple[Verdict, bool]:
+    """Roll back (must restore ``before``), apply again (must give ``applied`` again)."""
+    name = migration.name
+    if not migration.rollback.statements:
         if _documented_irreversible(migration):
-            verdict = Verdict(name, IRREVERSIBLE_OUTCOME, schema_before=schema_before)
-            return replace(verdict, created=created), False
-        error = "no rollback SQL is documented"
-        verdict = Verdict(name, FAILED, error=error, schema_before=schema_before)
-        return replace(verdict, created=created), False
+            return Verdict(name, IRREVERSIBLE_OUTCOME), False
+        return Verdict(name, FAILED, error="no rollback SQL is documented"), False
     try:
-        _run(conn, rollback, "rollback")
+        _run(conn, migration.rollback.statements, "rollback")
     except _StepFailed as exc:  # its transaction rolled back: still applied, go on from there
-        verdict = Verdict(name, FAILED, error=str(exc), schema_before=schema_before)
-        return replace(verdict, created=created), False
-    rolled_back = snapshot()
-    left = tuple(before.diff(rolled_back))
+        return Verdict(name, FAILED, error=str(exc)), False
+    left = tuple(before.diff(snapshot()))
     try:
         _run(conn, migration.statements, "apply again")
     except _StepFailed as exc:
-        verdict = Verdict(name, FAILED, left, error=str(exc), schema_before=schema_before)
-        return replace(verdict, created=created), True
+        return Verdict(name, FAILED, left, error=str(exc)), True
     differs = tuple(applied.diff(snapshot()))
-    outcome = OK if not left and not differs else FAILED
-    verdict = Verdict(name, outcome, left, differs, schema_before=schema_before)
-    return replace(verdict, created=created), False
+    return Verdict(name, OK if not left and not differs else FAILED, left, differs), False
 
 
 def own_tables(settings: Settings) -> set[str]:
