@@ -26,7 +26,7 @@ from backout.operations.approval import Operator
 from backout.postmortems.document import read_front_matter
 from tests.helpers import git_commit
 
-SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
+SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 ME = Operator("Ada Lovelace <ada@example.com>")
 FAST = RunOptions(lock_wait=0.5, lock_timeout=0.2, lock_retries=1, backoff=0.05)
 PRIORITY_COLUMNS = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"

@@ -12,7 +12,7 @@ import pytest
 from backout.errors import ExitCode
 from tests.runner import run
 
-SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
+SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 CHECKS = """
 [[smoke_checks]]
 name = "jobs table answers"

@@ -16,7 +16,7 @@ from backout.migrations.catalog import project_catalog
 from backout.operations.verify import verify
 from tests.runner import run
 
-SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
+SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 BANNER = "-- " + "=" * 76
 
 
