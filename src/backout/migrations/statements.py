@@ -30,22 +30,49 @@ class Flag(StrEnum):
     """BEGIN, COMMIT, ROLLBACK, SAVEPOINT: backout manages transactions itself."""
 
 
+class LossKind(StrEnum):
+    """What a destructive statement does to data; the values are the SQL words that name it."""
+
+    DROP_TABLE = "DROP TABLE"
+    DROP_SCHEMA = "DROP SCHEMA"
+    DROP_MATERIALIZED_VIEW = "DROP MATERIALIZED VIEW"
+    DROP_FOREIGN_TABLE = "DROP FOREIGN TABLE"
+    DROP_DATABASE = "DROP DATABASE"
+    DROP_OTHER = "DROP"
+    """Any other object dropped with ``CASCADE`` (``DROP TYPE mood CASCADE``): what the cascade
+    takes along is unknown. :attr:`DataLoss.object_type` names the object's type."""
+    DROP_COLUMN = "DROP COLUMN"
+    TRUNCATE = "TRUNCATE"
+    DELETE = "DELETE FROM"
+    UPDATE = "UPDATE"
+    MERGE = "MERGE INTO"
+    UPSERT = "INSERT ... ON CONFLICT DO UPDATE"
+
+
 @dataclass(frozen=True)
 class DataLoss:
     """What a destructive statement destroys: ``action`` on ``table`` (and ``column``)."""
 
-    action: str
-    """``DROP TABLE``, ``DROP COLUMN``, ``TRUNCATE``, ``DELETE``, ``UPDATE``, ..."""
+    action: LossKind
+    """Its value is the SQL words (``DROP TABLE``): ``action == "UPDATE"`` holds for an update."""
     target: str
     """The object, schema-qualified when the statement qualifies it (``public.jobs``)."""
     column: str | None = None
     cascade: bool = False
     columns: tuple[str, ...] = ()
     """For ``UPDATE``: the columns it sets."""
+    object_type: str = ""
+    """For :attr:`LossKind.DROP_OTHER`: the dropped object's type as PostgreSQL's parser names
+    it without ``OBJECT_`` (``TYPE``, ``VIEW``, ``ACCESS_METHOD``)."""
+
+    @property
+    def verb(self) -> str:
+        """The action as the statement words it: ``DROP TABLE``, ``DROP TYPE``, ``UPDATE``."""
+        return f"{self.action} {self.object_type}" if self.object_type else str(self.action)
 
     def describe(self) -> str:
         what = f"{self.target}.{self.column}" if self.column else self.target
-        return f"{self.action} {what}" + (" CASCADE" if self.cascade else "")
+        return f"{self.verb} {what}" + (" CASCADE" if self.cascade else "")
 
 
 @dataclass(frozen=True)
@@ -238,10 +265,10 @@ def _non_transactional(kind: str, node: Node) -> str | None:
 
 
 _DROPS_DATA = {
-    "OBJECT_TABLE": "DROP TABLE",
-    "OBJECT_SCHEMA": "DROP SCHEMA",
-    "OBJECT_MATVIEW": "DROP MATERIALIZED VIEW",
-    "OBJECT_FOREIGN_TABLE": "DROP FOREIGN TABLE",
+    "OBJECT_TABLE": LossKind.DROP_TABLE,
+    "OBJECT_SCHEMA": LossKind.DROP_SCHEMA,
+    "OBJECT_MATVIEW": LossKind.DROP_MATERIALIZED_VIEW,
+    "OBJECT_FOREIGN_TABLE": LossKind.DROP_FOREIGN_TABLE,
 }
 
 
@@ -261,46 +288,58 @@ def _data_loss(kind: str, node: Node) -> tuple[DataLoss, ...]:
 def _statement_data_loss(kind: str, node: Node) -> tuple[DataLoss, ...]:
     cascade = node.get("behavior") == "DROP_CASCADE"
     if kind == "DropStmt":
-        remove = str(node.get("removeType", "OBJECT"))
-        action = _DROPS_DATA.get(remove)
-        if action is None and not cascade:
-            return ()
-        action = action or f"DROP {remove.removeprefix('OBJECT_')}"
-        return tuple(
-            DataLoss(action, _object_name(obj), cascade=cascade) for obj in node.get("objects", ())
-        )
+        return _dropped(node, cascade)
     if kind == "AlterTableStmt":
-        table = _relation_name(node.get("relation"))
-        return tuple(
-            DataLoss(
-                "DROP COLUMN",
-                table,
-                column=cmd.get("name"),
-                cascade=cmd.get("behavior") == "DROP_CASCADE",
-            )
-            for cmd in map(_unwrap, node.get("cmds", ()))
-            if cmd.get("subtype") == "AT_DropColumn"
-        )
+        return _dropped_columns(node)
     if kind == "TruncateStmt":
         return tuple(
-            DataLoss("TRUNCATE", _relation_name(_unwrap(rel)), cascade=cascade)
+            DataLoss(LossKind.TRUNCATE, _relation_name(_unwrap(rel)), cascade=cascade)
             for rel in node.get("relations", ())
         )
     if kind == "DeleteStmt":
-        return (DataLoss("DELETE FROM", _relation_name(node.get("relation"))),)
+        return (DataLoss(LossKind.DELETE, _relation_name(node.get("relation"))),)
     if kind == "UpdateStmt":
         columns = tuple(str(_unwrap(target).get("name")) for target in node.get("targetList", ()))
-        return (DataLoss("UPDATE", _relation_name(node.get("relation")), columns=columns),)
+        return (DataLoss(LossKind.UPDATE, _relation_name(node.get("relation")), columns=columns),)
     if kind == "MergeStmt":
-        return (DataLoss("MERGE INTO", _relation_name(node.get("relation"))),)
+        return (DataLoss(LossKind.MERGE, _relation_name(node.get("relation"))),)
     if (
         kind == "InsertStmt"
         and node.get("onConflictClause", {}).get("action") == "ONCONFLICT_UPDATE"
     ):
-        return (DataLoss("INSERT ... ON CONFLICT DO UPDATE", _relation_name(node.get("relation"))),)
+        return (DataLoss(LossKind.UPSERT, _relation_name(node.get("relation"))),)
     if kind == "DropdbStmt":
-        return (DataLoss("DROP DATABASE", str(node.get("dbname"))),)
+        return (DataLoss(LossKind.DROP_DATABASE, str(node.get("dbname"))),)
     return ()
+
+
+def _dropped(node: Node, cascade: bool) -> tuple[DataLoss, ...]:
+    """``DROP``: objects that hold data, and any other object dropped with ``CASCADE``."""
+    remove = str(node.get("removeType", "OBJECT"))
+    action = _DROPS_DATA.get(remove)
+    if action is None and not cascade:
+        return ()
+    other = "" if action else remove.removeprefix("OBJECT_")
+    return tuple(
+        DataLoss(
+            action or LossKind.DROP_OTHER, _object_name(obj), cascade=cascade, object_type=other
+        )
+        for obj in node.get("objects", ())
+    )
+
+
+def _dropped_columns(node: Node) -> tuple[DataLoss, ...]:
+    table = _relation_name(node.get("relation"))
+    return tuple(
+        DataLoss(
+            LossKind.DROP_COLUMN,
+            table,
+            column=cmd.get("name"),
+            cascade=cmd.get("behavior") == "DROP_CASCADE",
+        )
+        for cmd in map(_unwrap, node.get("cmds", ()))
+        if cmd.get("subtype") == "AT_DropColumn"
+    )
 
 
 def _unwrap(node: Node) -> Node:

@@ -1,5 +1,7 @@
 """The backup ``emergency`` takes before a rollback: what it plans, and that it restores exactly.
 
+Against PostgreSQL: the catalog reader's records, the plans they make, and round trips through
+the files. The planner's rules alone, without a database, are in ``test_backup_plan.py``.
 Restores run the commands the manifest gives, with psql, from the backup folder: exactly what
 RESTORE.md tells an engineer to do.
 """
@@ -19,7 +21,7 @@ import pytest
 
 from backout.errors import RefusedError
 from backout.migrations.statements import split
-from backout.operations.backup import plan_backup, read_manifest, write_backup
+from backout.operations.backup import plan_backup, read_catalog, read_manifest, write_backup
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -129,6 +131,44 @@ def test_a_missing_table_is_a_warning_not_an_error(conn: psycopg.Connection[Any]
 
     assert plan.items == ()
     assert plan.warnings == ("gone does not exist here: nothing to back up for it",)
+
+
+def test_the_catalog_reader_reads_what_the_losses_name(conn: psycopg.Connection[Any]) -> None:
+    statements = split(
+        "DROP TABLE jobs CASCADE;\nTRUNCATE jobs CASCADE;\nDROP TABLE gone;\n"
+        "DROP TYPE mood CASCADE;\nDROP DATABASE shop;"
+    )
+
+    records = read_catalog(conn, [loss for s in statements for loss in s.data_loss])
+
+    jobs = records.relations[records.targets["jobs"]]
+    assert set(records.targets) == {"jobs"}
+    assert (jobs.schema, jobs.name, jobs.kind, jobs.key) == ("public", "jobs", "r", ("id",))
+    assert jobs.columns == ("id", "kind", "payload", "note", "blob", "run_after", "priority")
+    assert (jobs.sequences, jobs.estimated_rows) == (("id",), 3)
+    (runs,) = (records.relations[oid] for oid in records.referencing[jobs.oid])
+    assert (runs.name, runs.key, runs.sequences, runs.estimated_rows) == (
+        "job_runs",
+        ("id",),
+        ("id",),
+        2,
+    )
+    assert [(v.name, v.kind) for v in records.dependent_views[jobs.oid]] == [("queued", "v")]
+    assert set(records.relations) == {jobs.oid, runs.oid}
+    assert records.schemas == {}
+
+
+def test_the_catalog_reader_lists_a_dropped_schemas_tables(conn: psycopg.Connection[Any]) -> None:
+    statements = split("DROP SCHEMA public CASCADE;\nDROP SCHEMA nothing_here;")
+
+    records = read_catalog(conn, [loss for s in statements for loss in s.data_loss])
+
+    assert records.schemas["nothing_here"] == ()
+    names = {records.relations[oid].name for oid in records.schemas["public"]}
+    assert names == {"jobs", "job_runs", "Weird Name"}
+    weird = next(r for r in records.relations.values() if r.name == "Weird Name")
+    assert (weird.columns, weird.key) == (("Mixed Case", "select"), ())
+    assert records.targets == {}
 
 
 def test_a_dropped_table_restores_exactly(
