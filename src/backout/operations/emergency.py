@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from backout import git_branch, gitops
+from backout import git
 from backout.config import Settings
 from backout.database.connection import Target, connect
 from backout.database.history import last_rollbacks, read_history, table_exists
@@ -96,7 +96,7 @@ class Result:
     review_due: datetime | None = None
     rolled_back_at: datetime | None = None
     audit_event: int | None = None
-    git: git_branch.BranchCommit | None = None
+    git: git.BranchCommit | None = None
     rehearsal: list[str] = field(default_factory=list)
     """``--dry-run``: each statement's result on this database, rolled back."""
     scratch_rehearsal: str | None = None
@@ -305,7 +305,7 @@ def _check_safe(
             f"the ROLLBACK section of {migration.name} changed since it was applied",
             hint="check the difference, then pass --use-current-rollback to run it",
         )
-        refusal.evidence = gitops.file_diff_since(migration.path, applied.applied_at)
+        refusal.evidence = git.file_diff_since(migration.path, applied.applied_at)
         raise refusal
     return Plan("emergency", target, ((migration, statements),))
 
@@ -377,8 +377,8 @@ def _open_incident(
             incident.note(started, f"re-run by {operator.name} to continue the incident")
             return incident
     taken = ids_in(p.name for p in folder.glob("*")) if folder.is_dir() else set()
-    taken |= ids_in(git_branch.branch_names(settings.root))
-    for names in git_branch.files_on_branches(settings.root, folder).values():
+    taken |= ids_in(git.branch_names(settings.root))
+    for names in git.files_on_branches(settings.root, folder).values():
         taken |= ids_in(names)
     incident_id = next_incident_id(started.date(), taken)
     pm = _postmortem(settings, migration, target, operator, request, incident_id, started)
@@ -399,7 +399,7 @@ def _postmortem(
     incident_id: str,
     started: datetime,
 ) -> Postmortem:
-    history = gitops.file_history(migration.path, None)
+    history = git.file_history(migration.path, None)
     introduced = f"commit {history[-1].sha} ({history[-1].author})" if history else None
     statements = rollback_statements_of(migration, request.rollback_file, missing=UsageError)
     return Postmortem(
@@ -460,20 +460,20 @@ def _back_up(
 
 def _record_in_git(
     settings: Settings, incident: _Incident, result: Result, request: Request, report: Reporter
-) -> git_branch.BranchCommit | None:
+) -> git.BranchCommit | None:
     if request.no_git:
         return None
     assert result.fix_forward is not None
     files = [incident.path, result.fix_forward]
     branch = f"incident/{incident.pm.id}"
     try:
-        commit = git_branch.commit_files_on_branch(
+        commit = git.commit_files_on_branch(
             settings.root,
             files,
             branch,
             f"{incident.pm.id}: postmortem draft and fix-forward stub for {result.migration.name}",
         )
-    except git_branch.GitError as exc:  # the rollback is done: say so, never undo it for git
+    except git.GitError as exc:  # the rollback is done: say so, never undo it for git
         result.warnings.append(f"not committed on {branch}: {exc}")
         return None
     if commit is None:

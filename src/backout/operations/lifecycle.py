@@ -33,7 +33,7 @@ from backout.database.history import (
 from backout.database.lock import migration_lock
 from backout.database.runner import Reporter, Runner, RunOptions, Step
 from backout.errors import MalformedMigrationError, RefusedError
-from backout.gitops import file_history
+from backout.git import file_history
 from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.migrations.file import MigrationFile
 from backout.migrations.statements import Statement

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from backout.database.history import Applied, RolledBack
-from backout.gitops import Commit
+from backout.git import Commit
 from backout.migrations.file import MigrationFile
 
 
