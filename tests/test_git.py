@@ -482,6 +482,18 @@ def test_files_in_a_folder_are_read_from_local_then_remote_branches(checkout: Pa
     ]
 
 
+def test_files_in_a_folder_are_only_its_files_not_its_subfolders(checkout: Path) -> None:
+    folder = checkout / "ops/postmortems"
+    write_tree(folder, {"INC-1.md": "one\n", "old.md/INC-0.md": "zero\n"})
+    files = [folder / "INC-1.md", folder / "old.md/INC-0.md"]
+    commit_files_on_branch(checkout, files, "incident/INC-1", "one")
+
+    found = files_in_folder_on_branches(folder, suffix=".md")
+
+    assert found == [BranchFile("incident/INC-1", folder / "INC-1.md", "one\n")]
+    assert files_on_branches(checkout, folder)["incident/INC-1"] == ["INC-1.md", "old.md"]
+
+
 def test_files_in_a_folder_no_branch_holds_are_none(checkout: Path, tmp_path: Path) -> None:
     assert files_in_folder_on_branches(checkout / "ops/postmortems", suffix=".md") == []
     assert files_in_folder_on_branches(tmp_path / "missing/deeper") == []

@@ -256,10 +256,11 @@ def _repository(folder: Path) -> Iterator[git.Repo | None]:
 
 def _git_errors() -> tuple[type[Exception], ...]:
     """What reading a repository may raise: git failing (an empty repository has no HEAD,
-    git refuses a repository owned by someone else), or the git executable going away."""
+    git refuses a repository owned by someone else), an object the repository lacks, or the
+    git executable going away."""
     import git
 
-    return (git.GitError, OSError, ValueError)
+    return (git.GitError, git.exc.ODBError, OSError, ValueError)
 
 
 def _commit(commit: git.Commit) -> Commit:
@@ -391,35 +392,42 @@ def files_on_branches(root: Path, folder: Path) -> dict[str, list[str]]:
     inside = None if top is None else _relative_folder(top, folder)
     if top is None or inside is None:  # outside the repository, no branch holds the folder
         return {}
-    found: dict[str, list[str]] = {}
-    for branch in branch_names(root):
-        done = _run(
-            top, "ls-tree", "--name-only", f"refs/heads/{branch}", "--", f"{inside}/", check=False
-        )
-        found[branch] = _basenames(done.text.splitlines()) if done.returncode == 0 else []
-    return found
+    with _repository(top) as repo:
+        if repo is None:
+            return {}
+        return {
+            branch: [
+                _basename(os.fspath(entry.path))
+                for entry in _entries(repo, f"refs/heads/{branch}", inside)
+            ]
+            for branch in branch_names(root)
+        }
 
 
 def files_in_folder_on_branches(folder: Path, *, suffix: str = "") -> list[BranchFile]:
     """The files directly in ``folder`` (ending with ``suffix``) on every local branch, then on
     every remote-tracking branch, read through git; ``[]`` outside a repository. A file held
-    by several branches is listed once per branch. Their contents are read in one batch."""
+    by several branches is listed once per branch; each distinct content is read once, all
+    in one batch."""
     existing = next((p for p in (folder, *folder.parents) if p.is_dir()), None)
     top = top_level(existing) if existing is not None else None
     inside = None if top is None else _relative_folder(top, folder)
     if top is None or inside is None:
         return []
-    wanted = [
-        (short, ref, name)
-        for short, ref in _branch_refs(top)
-        for name in _names_in_tree(top, ref, inside)
-        if name.endswith(suffix)
-    ]
-    contents = _read_blobs(top, [f"{ref}:{name}" for _, ref, name in wanted])
+    with _repository(top) as repo:
+        if repo is None:
+            return []
+        wanted = [
+            (short, entry.path, entry.hexsha)
+            for short, ref in _branch_refs(top)
+            for entry in _entries(repo, ref, inside)
+            if entry.type == "blob" and entry.name.endswith(suffix)
+        ]
+    contents = _read_blobs(top, list(dict.fromkeys(sha for _, _, sha in wanted)))
     return [
-        BranchFile(short, top / name, _text(data))
-        for (short, _, name), data in zip(wanted, contents, strict=False)
-        if data is not None
+        BranchFile(short, top / path, _text(data))
+        for short, path, sha in wanted
+        if (data := contents.get(sha)) is not None
     ]
 
 
@@ -444,21 +452,33 @@ def _branch_refs(top: Path) -> list[tuple[str, str]]:
     return refs
 
 
-def _names_in_tree(top: Path, ref: str, inside: str) -> list[str]:
-    """The paths, from the top level, of the files directly in ``inside`` at ``ref``."""
-    listing = _run(top, "ls-tree", "-z", "--name-only", ref, "--", f"{inside}/", check=False)
-    return [name for name in listing.text.split("\0") if name]
-
-
-def _read_blobs(top: Path, names: Sequence[str]) -> list[bytes | None]:
-    """The contents of ``<ref>:<path>`` objects, in order, through one ``git cat-file
-    --batch``; ``None`` for a missing one."""
-    if not names:
+def _entries(repo: git.Repo, ref: str, inside: str) -> list[git.objects.base.IndexObject]:
+    """What the folder ``inside`` (from the top level) holds at ``ref``, in git's order; ``[]``
+    when it is not there. Read through GitPython's object database: one ``git cat-file``
+    process for every branch, where listing each with ``git ls-tree`` would start one each."""
+    try:
+        tree = repo.commit(ref).tree
+        found = tree if inside == "." else tree / inside
+    except KeyError:  # the branch has no such folder
         return []
+    except _git_errors():
+        return []
+    return list(found) if found.type == "tree" else []
+
+
+def _basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _read_blobs(top: Path, shas: Sequence[str]) -> dict[str, bytes | None]:
+    """The contents of the objects named ``shas`` through one ``git cat-file --batch``;
+    ``None`` for a missing one."""
+    if not shas:
+        return {}
     batch = _run(
-        top, "cat-file", "--batch", stdin="".join(f"{n}\n" for n in names).encode(), check=False
+        top, "cat-file", "--batch", stdin="".join(f"{sha}\n" for sha in shas).encode(), check=False
     )
-    return _batch_contents(batch.stdout)
+    return dict(zip(shas, _batch_contents(batch.stdout), strict=False))
 
 
 def _batch_contents(output: bytes) -> list[bytes | None]:
@@ -476,10 +496,6 @@ def _batch_contents(output: bytes) -> list[bytes | None]:
         found.append(output[at : at + size])
         at += size + 1
     return found
-
-
-def _basenames(paths: Iterable[str]) -> list[str]:
-    return [path.rsplit("/", 1)[-1] for path in paths if path]
 
 
 # Running git through GitPython
