@@ -5,9 +5,11 @@ without touching the engineer's checkout."""
 
 from __future__ import annotations
 
+import ast
 import getpass
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -514,3 +516,25 @@ def test_importing_the_module_does_not_load_gitpython() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert done.stdout.strip() == "False"
+
+
+def imported_modules(path: Path) -> Iterator[str]:
+    """The absolute imports of a Python file, lazy ones inside functions included."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def test_no_other_module_imports_gitpython() -> None:
+    source = Path(__file__).resolve().parent.parent / "src" / "backout"
+
+    importers = {
+        path.relative_to(source).as_posix()
+        for path in source.rglob("*.py")
+        for name in imported_modules(path)
+        if name in ("git", "gitdb") or name.startswith(("git.", "gitdb."))
+    }
+
+    assert importers == {"git.py"}
