@@ -16,8 +16,10 @@ The only module that talks to git, through one backend: GitPython, imported insi
   working tree, the real index, ``HEAD`` and the current branch are never touched, and no hook
   runs.
 
-Plumbing goes through GitPython's command wrapper; user text never reaches git as an option.
-Nothing here prints or exits.
+History, identities and the folders on branches are read through GitPython's repository
+objects; the plumbing and the one ``cat-file --batch`` that reads those folders' files go
+through its command wrapper. User text never reaches git as an option. Nothing here prints or
+exits.
 """
 
 from __future__ import annotations
@@ -524,6 +526,7 @@ def _run(
     """Run ``git <args>`` in ``cwd`` (``env`` added to this process's environment).
 
     With ``check``, a non-zero exit raises :class:`GitError` carrying git's first error line.
+    GitPython runs git with ``LC_ALL=C``: its messages are English, which the hint relies on.
     """
     done = _execute(cwd, args, env, stdin)
     if check and done.returncode != 0:
