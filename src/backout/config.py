@@ -1,4 +1,7 @@
-"""Settings: where the migrations, postmortems and templates live, and the environments.
+"""Settings: where the migrations, postmortems and templates live, the environments, and the
+review policy (:class:`ClockPolicy`: the deadline arithmetic is in postmortems/deadlines.py).
+
+Every package imports this module, so it imports none of them: only errors.
 
 Settings come from ``[tool.backout]`` in the project's ``pyproject.toml`` or from a ``backout.toml``
 (top-level keys, or the same ``[tool.backout]`` table), found by walking up from the working
@@ -16,15 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backout.errors import ConfigError
-from backout.postmortems.deadlines import (
-    CLOCKS,
-    DEFAULT_ACTION_DAYS,
-    ClockPolicy,
-    UnknownTimeZone,
-    zone,
-)
 
 CONFIG_FILE = "backout.toml"
 PYPROJECT = "pyproject.toml"
@@ -67,7 +64,49 @@ ENV_POSTMORTEMS = "BACKOUT_POSTMORTEMS"
 ENV_TEMPLATES = "BACKOUT_TEMPLATES"
 ENV_REVIEW_WINDOW = "BACKOUT_REVIEW_WINDOW_HOURS"
 
+# The review policy's vocabulary.
+CLOCKS = ("wall", "business")
+DEFAULT_ACTION_DAYS: Mapping[str, int] = {"SEV1": 15, "SEV2": 30, "SEV3": 45, "SEV4": 60}
+"""Days to complete an action item, by severity (as in PagerDuty's postmortem process)."""
+
 T = TypeVar("T")
+
+
+class UnknownTimeZone(ValueError):
+    """Not an IANA time zone name."""
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimeZone(
+            f"{name!r} is not a time zone (use an IANA name such as Europe/Paris)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ClockPolicy:
+    """How a review window is counted (see :mod:`backout.postmortems.deadlines`).
+
+    It lives with the settings that choose it, so that config, which every package imports,
+    imports none of them."""
+
+    hours: int = 72
+    clock: str = "wall"
+    time_zone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise ValueError(f"unknown clock {self.clock!r}: use {' or '.join(CLOCKS)}")
+        zone(self.time_zone)
+
+    def as_front_matter(self) -> dict[str, object]:
+        return {
+            "review_window_hours": self.hours,
+            "clock": self.clock,
+            "time_zone": self.time_zone,
+        }
 
 
 @dataclass(frozen=True)
@@ -196,76 +235,106 @@ def load_settings(
     """Load a project's settings from the file found above ``cwd``, the environment and flags."""
     env = os.environ if environ is None else environ
     flags = overrides or Overrides()
-    explicit = flags.config_file or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
-    config_file: Path | None
-    if explicit is not None:
-        config_file = (cwd / explicit).resolve()
-        if not config_file.is_file():
-            raise ConfigError("configuration file not found", path=config_file)
-        table = read_config(config_file)
-    else:
-        config_file, table = find_config(cwd.resolve())
+    config_file, table = _config_table(cwd, env, flags)
     _check_keys(table, TOP_LEVEL_KEYS, config_file, "[tool.backout]")
     root = config_file.parent if config_file else cwd.resolve()
-    here = cwd.resolve()
-
-    # Flags and environment variables are relative to the working directory; the file's values
-    # to the folder holding the file.
-    migrations = _pick(
-        _absolute_all(here, flags.migrations),
-        _absolute_all(here, _env_paths(env.get(ENV_MIGRATIONS))),
-        _absolute_all(root, _path_list(table.get("migrations"), config_file)),
-        _absolute_all(root, tuple(Path(p) for p in DEFAULT_MIGRATIONS)),
-    )
-    postmortems = _pick(
-        _absolute(here, flags.postmortems),
-        _absolute(here, _env_path(env.get(ENV_POSTMORTEMS))),
-        _absolute(root, _path(table.get("postmortems"), config_file, "postmortems")),
-        _absolute(root, Path(DEFAULT_POSTMORTEMS)),
-    )
-    templates = _pick(
-        _absolute(here, flags.templates),
-        _absolute(here, _env_path(env.get(ENV_TEMPLATES))),
-        _absolute(root, _path(table.get("templates"), config_file, "templates")),
-        _absolute(root, Path(DEFAULT_TEMPLATES)),
-    )
-    window_sources: list[tuple[int | None, str, Path | None]] = [
-        (flags.review_window_hours, "--review-window-hours", None),
-        (_env_int(env.get(ENV_REVIEW_WINDOW), ENV_REVIEW_WINDOW), ENV_REVIEW_WINDOW, None),
-        (
-            _int(table.get("review_window_hours"), config_file, "review_window_hours"),
-            "review_window_hours",
-            config_file,
-        ),
-        (DEFAULT_REVIEW_WINDOW_HOURS, "review_window_hours", None),
-    ]
-    window, window_name, window_file = next(s for s in window_sources if s[0] is not None)
-    assert window is not None
-    if window <= 0:
-        raise ConfigError(
-            f"{window_name} must be a positive number of hours, not {window}", path=window_file
-        )
+    given = _Sources(flags, env, table, config_file, here=cwd.resolve(), root=root)
+    # Keyword arguments are evaluated in order: the first bad value is the one reported.
     return Settings(
         root=root,
         config_file=config_file,
-        migrations=migrations,
-        postmortems=postmortems,
-        templates=templates,
-        review_window_hours=window,
+        migrations=_migrations(given),
+        postmortems=_folder(
+            given, "postmortems", flags.postmortems, ENV_POSTMORTEMS, DEFAULT_POSTMORTEMS
+        ),
+        templates=_folder(given, "templates", flags.templates, ENV_TEMPLATES, DEFAULT_TEMPLATES),
+        review_window_hours=_review_window(given),
         environments=_environments(table.get("environments"), config_file),
         audit_table=_identifier(table.get("audit_table", DEFAULT_AUDIT_TABLE), config_file),
-        history_tables={
-            _absolute(root, Path(folder)): _identifier(name, config_file)
-            for folder, name in _as_table(
-                table.get("history_tables", {}), config_file or root, "history_tables"
-            ).items()
-        },
+        history_tables=_history_tables(given),
         decisions_log=_decisions_log(table.get("decisions_log", DEFAULT_DECISIONS_LOG), root),
         backups=_absolute(root, _path(table.get("backups"), config_file, "backups")),
         **_review_policy(table, config_file),
         key_queries=_key_queries(table.get("key_queries", []), config_file),
         smoke_checks=_smoke_checks(table.get("smoke_checks", []), config_file),
     )
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Where a setting may come from, in precedence order: flags, environment, file, default.
+
+    Flags and environment variables are relative to the working directory (``here``); the
+    file's values to the folder holding the file (``root``).
+    """
+
+    flags: Overrides
+    env: Mapping[str, str]
+    table: Mapping[str, Any]
+    file: Path | None
+    here: Path
+    root: Path
+
+
+def _config_table(
+    cwd: Path, env: Mapping[str, str], flags: Overrides
+) -> tuple[Path | None, dict[str, Any]]:
+    """The configuration file named by ``--config`` or ``BACKOUT_CONFIG``, else the one found
+    above ``cwd``, and its backout table; ``(None, {})`` when there is none."""
+    explicit = flags.config_file or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    if explicit is None:
+        return find_config(cwd.resolve())
+    config_file = (cwd / explicit).resolve()
+    if not config_file.is_file():
+        raise ConfigError("configuration file not found", path=config_file)
+    return config_file, read_config(config_file)
+
+
+def _migrations(given: _Sources) -> tuple[Path, ...]:
+    return _pick(
+        _absolute_all(given.here, given.flags.migrations),
+        _absolute_all(given.here, _env_paths(given.env.get(ENV_MIGRATIONS))),
+        _absolute_all(given.root, _path_list(given.table.get("migrations"), given.file)),
+        _absolute_all(given.root, tuple(Path(p) for p in DEFAULT_MIGRATIONS)),
+    )
+
+
+def _folder(given: _Sources, key: str, flag: Path | None, variable: str, default: str) -> Path:
+    """The folder set by ``flag``, else the environment ``variable``, else ``key`` in the
+    file, else ``default``."""
+    return _pick(
+        _absolute(given.here, flag),
+        _absolute(given.here, _env_path(given.env.get(variable))),
+        _absolute(given.root, _path(given.table.get(key), given.file, key)),
+        _absolute(given.root, Path(default)),
+    )
+
+
+def _review_window(given: _Sources) -> int:
+    """Hours to review an incident: a positive number, from wherever it was set first."""
+    key = "review_window_hours"
+    sources: list[tuple[int | None, str, Path | None]] = [
+        (given.flags.review_window_hours, "--review-window-hours", None),
+        (_env_int(given.env.get(ENV_REVIEW_WINDOW), ENV_REVIEW_WINDOW), ENV_REVIEW_WINDOW, None),
+        (_int(given.table.get(key), given.file, key), key, given.file),
+        (DEFAULT_REVIEW_WINDOW_HOURS, key, None),
+    ]
+    window, name, path = next(s for s in sources if s[0] is not None)
+    assert window is not None
+    if window <= 0:
+        raise ConfigError(f"{name} must be a positive number of hours, not {window}", path=path)
+    return window
+
+
+def _history_tables(given: _Sources) -> dict[Path, str]:
+    """``history_tables``: explicit table names by migrations folder."""
+    tables = _as_table(
+        given.table.get("history_tables", {}), given.file or given.root, "history_tables"
+    )
+    return {
+        _absolute(given.root, Path(folder)): _identifier(name, given.file)
+        for folder, name in tables.items()
+    }
 
 
 def _smoke_checks(value: object, path: Path | None) -> tuple[SmokeCheck, ...]:

@@ -14,7 +14,7 @@ from backout.cli.app import state
 from backout.database.connection import Target, parse_duration, resolve_target
 from backout.database.runner import RunOptions
 from backout.errors import ExitCode, RefusedError
-from backout.gitops import operator_identity
+from backout.git import operator_identity
 from backout.operations.approval import Operator
 from backout.operations.operation import Confirm, Outcome, Plan
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from backout import git_branch
+from backout import git
 from backout.cli import render
 from backout.cli import render_postmortems as show_pm
 from backout.cli.app import app, state
@@ -21,7 +21,7 @@ from backout.cli.migrations import LintFormat, echo_report
 from backout.config import Settings
 from backout.database.connection import parse_duration
 from backout.errors import ExitCode, UsageError
-from backout.gitops import operator_identity
+from backout.git import operator_identity
 from backout.migrations.file import read_migration
 from backout.postmortems.collection import STATES, Collection, Filters, find, load, rewrite, select
 
@@ -172,7 +172,7 @@ def set_status(
     rewrite(record, front)
     sha = None
     if commit:
-        sha = git_branch.commit_file(
+        sha = git.commit_file(
             record.path, f"{record.id}: postmortem {record.status} -> {new_status}"
         )
         if sha is None:

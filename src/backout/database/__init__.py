@@ -1,2 +1,2 @@
-"""PostgreSQL: connections and URL redaction, the migration lock, history and audit tables, the
-statement runner, schema fingerprints, scratch and embedded servers. Knows nothing of incidents."""
+"""PostgreSQL: connections, the lock, history and audit tables, the runner, fingerprints, scratch
+and embedded servers. Imports config, errors, migrations/; never operations/, postmortems/, cli/."""

@@ -1,2 +1,2 @@
 """The migration files: formats, SQL statements (pglast), rollback sources, the catalog of
-folders, lint, and authoring. Pure: reads files, never a database; imports config and errors."""
+folders, lint, authoring. Pure: never a database; imports only config, errors and templating."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from backout.errors import MalformedMigrationError
 from backout.migrations.rollback_source import (
     SOURCES,
+    Found,
     MigrationText,
     Rollback,
     RollbackSource,
@@ -105,32 +106,12 @@ def parse_migration(
     sources: tuple[RollbackSource, ...] = SOURCES,
 ) -> MigrationFile:
     """Parse a migration file's bytes. Pure: ``siblings`` holds the text of the files beside it."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MalformedMigrationError(
-            path, "is not UTF-8 text; save it as UTF-8", line=line
-        ) from None
-    text = text.replace("\r\n", "\n")
-    source = MigrationText(path, text, siblings or {})
+    source = MigrationText(path, _decode(path, data), siblings or {})
     found = find_rollback(source, sources)
-    lines = source.lines
-    end = found.forward_end_line - 1 if found.forward_end_line else len(lines)
-    forward_lines, kinds = lines[:end], source.kinds[:end]
-    forward = "\n".join(forward_lines)
-    problems = [*meta_command_problems(kinds), *found.problems]
-    if source.statements is not None:  # the whole file parsed: its forward part is what precedes
-        statements = tuple(s for s in source.statements if s.line <= end)
-    else:
-        try:
-            statements = split(blank_meta_commands(forward, kinds))
-        except SqlSyntaxError as exc:
-            statements = ()
-            problems.append(exc.problem)
+    forward = _forward_section(source, found)
     stem = path.name.removesuffix(".sql")
     version = _LOOSE_VERSION.match(stem)
-    header = parse_header(lines)
+    header = parse_header(source.lines)
     return MigrationFile(
         path=path,
         folder=folder or path.parent,
@@ -138,16 +119,56 @@ def parse_migration(
         version=version.group("version") if version else None,
         header=header.fields,
         header_lines=header.lines,
-        statements=statements,
+        statements=forward.statements,
         rollback=found.rollback,
         checksum=hashlib.sha256(data).hexdigest(),
-        comments=tuple(
-            line.lstrip()[2:].strip()
-            for line, kind in zip(forward_lines, kinds, strict=True)
-            if kind is LineKind.COMMENT
-        ),
-        problems=tuple(sorted(problems, key=lambda p: p.line)),
+        comments=forward.comments,
+        problems=tuple(sorted(forward.problems, key=lambda p: p.line)),
     )
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The file's text, with Windows line ends made Unix ones."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MalformedMigrationError(
+            path, "is not UTF-8 text; save it as UTF-8", line=line
+        ) from None
+    return text.replace("\r\n", "\n")
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """The forward section: the lines before the rollback (all of them when it is elsewhere)."""
+
+    statements: tuple[Statement, ...]
+    comments: tuple[str, ...]
+    problems: list[Problem]
+    """Meta-command problems, those finding the rollback revealed, then a syntax error; in
+    that order, which sorting by line keeps for problems on the same line."""
+
+
+def _forward_section(source: MigrationText, found: Found) -> _Forward:
+    lines = source.lines
+    end = found.forward_end_line - 1 if found.forward_end_line else len(lines)
+    forward_lines, kinds = lines[:end], source.kinds[:end]
+    problems = [*meta_command_problems(kinds), *found.problems]
+    if source.statements is not None:  # the whole file parsed: its forward part is what precedes
+        statements = tuple(s for s in source.statements if s.line <= end)
+    else:
+        try:
+            statements = split(blank_meta_commands("\n".join(forward_lines), kinds))
+        except SqlSyntaxError as exc:
+            statements = ()
+            problems.append(exc.problem)
+    comments = tuple(
+        line.lstrip()[2:].strip()
+        for line, kind in zip(forward_lines, kinds, strict=True)
+        if kind is LineKind.COMMENT
+    )
+    return _Forward(statements, comments, problems)
 
 
 def read_migration(

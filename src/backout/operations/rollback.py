@@ -19,7 +19,7 @@ from backout.database.connection import Target
 from backout.database.history import Applied, read_history
 from backout.database.runner import Reporter, Runner, RunOptions
 from backout.errors import RefusedError, UsageError
-from backout.gitops import file_diff_since
+from backout.git import file_diff_since
 from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.migrations.file import MigrationFile, read_migration
 from backout.migrations.statements import Statement, referenced_tables

@@ -17,7 +17,7 @@ import psycopg
 from backout.config import Settings
 from backout.database.connection import Target, connect
 from backout.database.history import Applied, RolledBack, last_rollbacks, read_history
-from backout.gitops import Commit, file_history
+from backout.git import Commit, file_history
 from backout.migrations.catalog import Catalog, project_catalog
 from backout.migrations.file import MigrationFile
 

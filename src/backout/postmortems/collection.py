@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backout import git_branch
+from backout import git
 from backout.errors import RefusedError, UsageError
 from backout.postmortems.document import (
     FrontMatterError,
@@ -132,7 +132,7 @@ def load(folder: Path, *, all_branches: bool = False) -> Collection:
         _add(parse(text, path, None), records, broken)
     if all_branches:
         seen = {r.id for r in records}
-        for found in git_branch.files_in_folder_on_branches(folder, suffix=".md"):
+        for found in git.files_in_folder_on_branches(folder, suffix=".md"):
             parsed = parse(found.text, found.path, found.branch)
             if isinstance(parsed, Record):
                 if parsed.id in seen:

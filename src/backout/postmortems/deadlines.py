@@ -15,47 +15,11 @@ Times are UTC in and out; the time zone only decides which hours count.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-CLOCKS = ("wall", "business")
-DEFAULT_ACTION_DAYS: Mapping[str, int] = {"SEV1": 15, "SEV2": 30, "SEV3": 45, "SEV4": 60}
-"""Days to complete an action item, by severity (as in PagerDuty's postmortem process)."""
-
-
-class UnknownTimeZone(ValueError):
-    """Not an IANA time zone name."""
-
-
-@dataclass(frozen=True)
-class ClockPolicy:
-    """How a review window is counted."""
-
-    hours: int = 72
-    clock: str = "wall"
-    time_zone: str = "UTC"
-
-    def __post_init__(self) -> None:
-        if self.clock not in CLOCKS:
-            raise ValueError(f"unknown clock {self.clock!r}: use {' or '.join(CLOCKS)}")
-        zone(self.time_zone)
-
-    def as_front_matter(self) -> dict[str, object]:
-        return {
-            "review_window_hours": self.hours,
-            "clock": self.clock,
-            "time_zone": self.time_zone,
-        }
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UnknownTimeZone(
-            f"{name!r} is not a time zone (use an IANA name such as Europe/Paris)"
-        ) from None
+from backout.config import ClockPolicy as ClockPolicy  # the policy is a setting; re-exported
+from backout.config import zone
 
 
 def review_due(start: datetime, policy: ClockPolicy) -> datetime:

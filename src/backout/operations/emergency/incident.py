@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from backout import git_branch, gitops
+from backout import git
 from backout.config import Settings
 from backout.database.connection import Target
 from backout.database.runner import sql_sha256
@@ -101,8 +101,8 @@ def open_incident(settings: Settings, opening: Opening, started: datetime) -> In
             incident.note(started, f"re-run by {opening.operator.name} to continue the incident")
             return incident
     taken = ids_in(p.name for p in folder.glob("*")) if folder.is_dir() else set()
-    taken |= ids_in(git_branch.branch_names(settings.root))
-    for names in git_branch.files_on_branches(settings.root, folder).values():
+    taken |= ids_in(git.branch_names(settings.root))
+    for names in git.files_on_branches(settings.root, folder).values():
         taken |= ids_in(names)
     incident_id = next_incident_id(started.date(), taken)
     path = folder / f"{incident_id}-{slug(name)}.md"
@@ -119,7 +119,7 @@ def postmortem(
 ) -> Postmortem:
     """The postmortem as the incident opens: who, what, where, the rollback SQL and its hash."""
     migration, operator = opening.migration, opening.operator
-    history = gitops.file_history(migration.path, None)
+    history = git.file_history(migration.path, None)
     introduced = f"commit {history[-1].sha} ({history[-1].author})" if history else None
     return Postmortem(
         id=incident_id,

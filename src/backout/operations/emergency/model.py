@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 
-from backout import git_branch
 from backout.database.runner import Runner, sql_sha256
+from backout.git import BranchCommit
 from backout.migrations.catalog import Catalog, Entry
 from backout.migrations.file import MigrationFile
 from backout.migrations.statements import Statement
@@ -68,7 +68,7 @@ class Produced:
     schema_check: str | None = None
     smoke: tuple[SmokeResult, ...] | None = None
     fix_forward: Path | None = None
-    git: git_branch.BranchCommit | None = None
+    git: BranchCommit | None = None
     git_warning: str | None = None
 
     def merged(self, made: Produced) -> Produced:
@@ -133,7 +133,7 @@ class Result:
     review_due: datetime | None = None
     rolled_back_at: datetime | None = None
     audit_event: int | None = None
-    git: git_branch.BranchCommit | None = None
+    git: BranchCommit | None = None
     dry_run_lines: list[str] = field(default_factory=list)
     """``--dry-run``: each statement's result on this database, rolled back."""
     scratch_rehearsal: str | None = None

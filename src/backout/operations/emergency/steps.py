@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from backout import git_branch
+from backout import git
 from backout.database.history import last_rollbacks, read_history, table_exists
 from backout.errors import RefusedError
 from backout.migrations.authoring import create_migration, plan_fix_forward
@@ -276,8 +276,8 @@ def record_in_git(run: Run) -> Produced:
     message = f"{incident.pm.id}: postmortem draft and fix-forward stub for {run.migration.name}"
     files = [incident.path, run.made.fix_forward]
     try:
-        commit = git_branch.commit_files_on_branch(run.ctx.settings.root, files, branch, message)
-    except git_branch.GitError as exc:  # the rollback is done: say so, never undo it for git
+        commit = git.commit_files_on_branch(run.ctx.settings.root, files, branch, message)
+    except git.GitError as exc:  # the rollback is done: say so, never undo it for git
         return Produced(git_warning=f"not committed on {branch}: {exc}")
     if commit is None:
         return Produced(
