@@ -49,10 +49,11 @@ from backout.operations.rehearsal import rehearse_quietly
 from backout.operations.rollback import recorded_schema, rehearse, rollback_statements_of
 from backout.operations.smoke import SmokeResult
 from backout.operations.verify import restoration
+from backout.postmortems.collection import taken_incident_ids, unfinished_incident
 from backout.postmortems.deadlines import action_item_due, review_due
-from backout.postmortems.document import ActionItem, Postmortem, read_front_matter, timeline_from
-from backout.postmortems.document import write_postmortem as _write
-from backout.postmortems.incidents import ids_in, next_incident_id, slug
+from backout.postmortems.file import write_postmortem as _write
+from backout.postmortems.incidents import next_incident_id, slug
+from backout.postmortems.model import ActionItem, Postmortem
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 
@@ -361,25 +362,15 @@ def _open_incident(
     folder = settings.postmortems
     started = now()
     migration = entry.read()
-    for existing in sorted(folder.glob("INC-*.md")) if folder.is_dir() else ():
-        front = read_front_matter(existing.read_text(encoding="utf-8"))
-        if (
-            front.get("migration") == migration.name
-            and front.get("environment") == target.name
-            and not front.get("rolled_back_at")
-        ):
-            pm = _postmortem(
-                settings, migration, target, operator, request, str(front["id"]), started
-            )
-            incident = _Incident(
-                replace(pm, timeline=timeline_from(front)), existing, settings.templates
-            )
-            incident.note(started, f"re-run by {operator.name} to continue the incident")
-            return incident
-    taken = ids_in(p.name for p in folder.glob("*")) if folder.is_dir() else set()
-    taken |= ids_in(git_branch.branch_names(settings.root))
-    for names in git_branch.files_on_branches(settings.root, folder).values():
-        taken |= ids_in(names)
+    unfinished = unfinished_incident(folder, migration.name, target.name)
+    if unfinished is not None:
+        pm = _postmortem(settings, migration, target, operator, request, unfinished.pm.id, started)
+        incident = _Incident(
+            replace(pm, timeline=unfinished.pm.timeline), unfinished.path, settings.templates
+        )
+        incident.note(started, f"re-run by {operator.name} to continue the incident")
+        return incident
+    taken = taken_incident_ids(settings.root, folder)
     incident_id = next_incident_id(started.date(), taken)
     pm = _postmortem(settings, migration, target, operator, request, incident_id, started)
     path = folder / f"{incident_id}-{slug(migration.name)}.md"
