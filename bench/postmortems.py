@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from backout.postmortems.deadlines import ClockPolicy
-from backout.postmortems.document import ActionItem, Entry, Postmortem, render_postmortem
+from backout.postmortems.file import render_postmortem
+from backout.postmortems.model import ActionItem, Entry, Postmortem
 
 GOAL = 1.5
 

@@ -140,7 +140,7 @@ def _checks(
     has_git: bool,
     say: Say,
 ) -> list[tuple[str, bool]]:
-    from backout.postmortems.document import read_front_matter
+    from backout.postmortems.front_matter import read_front_matter
 
     front = read_front_matter(postmortem.read_text(encoding="utf-8"))
     incident = str(front["id"])

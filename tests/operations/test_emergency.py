@@ -23,7 +23,7 @@ from backout.migrations.lint import lint_file
 from backout.operations import emergency as procedure
 from backout.operations.apply import apply
 from backout.operations.approval import Operator
-from backout.postmortems.document import read_front_matter
+from backout.postmortems.front_matter import read_front_matter
 from tests.helpers import git_commit
 
 SAMPLES = Path(__file__).resolve().parents[2] / "migrations"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,7 +23,9 @@ from backout.database.connection import parse_duration
 from backout.errors import ExitCode, UsageError
 from backout.git import operator_identity
 from backout.migrations.file import read_migration
-from backout.postmortems.collection import STATES, Collection, Filters, find, load, rewrite, select
+from backout.postmortems.collection import Collection, Record, find, load, rewrite
+from backout.postmortems.filters import Filters, select
+from backout.postmortems.model import STATES
 
 WEBHOOK_ENV = "BACKOUT_REMIND_WEBHOOK"
 
@@ -123,7 +125,7 @@ def list_(
         typer.echo(render.to_json(show_pm.list_json(chosen, collection, now, settings.relative)))
     else:
         typer.echo(show_pm.list_text(chosen, now, settings.relative))
-    if fail_on_overdue and any(r.overdue(now) for r in chosen):
+    if fail_on_overdue and any(r.pm.overdue(now) for r in chosen):
         return ExitCode.PROBLEMS
     return ExitCode.OK
 
@@ -173,7 +175,7 @@ def set_status(
     sha = None
     if commit:
         sha = git.commit_file(
-            record.path, f"{record.id}: postmortem {record.status} -> {new_status}"
+            record.path, f"{record.pm.id}: postmortem {record.pm.status} -> {new_status}"
         )
         if sha is None:
             typer.echo("backout: warning: not a git repository; nothing was committed", err=True)
@@ -182,8 +184,8 @@ def set_status(
         typer.echo(
             render.to_json(
                 {
-                    "id": record.id,
-                    "from": record.status,
+                    "id": record.pm.id,
+                    "from": record.pm.status,
                     "to": new_status,
                     "by": who,
                     "path": shown,
@@ -192,16 +194,16 @@ def set_status(
             )
         )
     else:
-        typer.echo(f"{record.id}: {record.status} -> {new_status} ({shown})")
+        typer.echo(f"{record.pm.id}: {record.pm.status} -> {new_status} ({shown})")
         if sha:
             typer.echo(f"committed {sha[:12]}")
 
 
-def _stub_left(settings: Settings, record: Any) -> bool:
-    fix_forward = record.front.get("fix_forward")
+def _stub_left(settings: Settings, record: Record) -> bool:
+    fix_forward = record.pm.fix_forward
     if not fix_forward:
         return False
-    path = settings.root / str(fix_forward)
+    path = settings.root / fix_forward
     if not path.is_file():
         return False
     try:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from backout.postmortems.collection import Collection, Record
 from backout.postmortems.deadlines import in_words
+from backout.postmortems.model import Postmortem
 
 if TYPE_CHECKING:
     from backout.postmortems.digest import Digest
@@ -35,18 +36,19 @@ def list_json(
 
 
 def _summary_json(r: Record, now: datetime, display: Display) -> dict[str, Any]:
+    pm = r.pm
     return {
-        "id": r.id,
-        "title": r.title,
-        "status": r.status,
-        "severity": r.severity,
-        "owner": r.owner,
-        "review_due": _iso(r.review_due),
-        "review_due_in_words": in_words(r.review_due - now) if r.review_due else None,
-        "overdue": r.overdue(now),
-        "review_overdue": r.review_overdue(now),
-        "open_action_items": len(r.open_items()),
-        "overdue_action_items": len(r.overdue_items(now)),
+        "id": pm.id,
+        "title": pm.title,
+        "status": pm.status,
+        "severity": pm.severity,
+        "owner": pm.owner,
+        "review_due": _iso(pm.review_due),
+        "review_due_in_words": in_words(pm.review_due - now) if pm.review_due else None,
+        "overdue": pm.overdue(now),
+        "review_overdue": pm.review_overdue(now),
+        "open_action_items": len(pm.open_items()),
+        "overdue_action_items": len(pm.overdue_items(now)),
         "path": display(r.path),
         "branch": r.branch,
     }
@@ -56,15 +58,7 @@ def list_text(records: Sequence[Record], now: datetime, display: Display) -> str
     if not records:
         return "No postmortems."
     header = ("ID", "SEV", "STATUS", "OWNER", "REVIEW DUE", "", "ITEMS", "TITLE")
-    rows = [header]
-    for r in records:
-        due = _local(r.review_due) if r.review_due and r.review_pending else "-"
-        when = _when(r, now)
-        items = f"{len(r.open_items())} open" + (
-            f", {len(r.overdue_items(now))} late" if r.overdue_items(now) else ""
-        )
-        title = r.title + (f" [branch {r.branch}]" if r.branch else "")
-        rows.append((r.id, r.severity, r.status, r.owner, due, when, items, title))
+    rows = [header, *(_row(r, now) for r in records)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
@@ -72,14 +66,24 @@ def list_text(records: Sequence[Record], now: datetime, display: Display) -> str
         + row[-1]
         for row in rows
     ]
-    overdue = sum(1 for r in records if r.overdue(now))
+    overdue = sum(1 for r in records if r.pm.overdue(now))
     lines += ["", f"{len(records)} postmortem(s), {overdue} overdue."]
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _when(r: Record, now: datetime) -> str:
-    if r.review_pending and r.review_due is not None:
-        return in_words(r.review_due - now)
+def _row(r: Record, now: datetime) -> tuple[str, ...]:
+    pm = r.pm
+    due = _local(pm.review_due) if pm.review_due and pm.review_pending else "-"
+    items = f"{len(pm.open_items())} open" + (
+        f", {len(pm.overdue_items(now))} late" if pm.overdue_items(now) else ""
+    )
+    title = pm.title + (f" [branch {r.branch}]" if r.branch else "")
+    return (pm.id, pm.severity, pm.status, pm.owner, due, _when(pm, now), items, title)
+
+
+def _when(pm: Postmortem, now: datetime) -> str:
+    if pm.review_pending and pm.review_due is not None:
+        return in_words(pm.review_due - now)
     return ""
 
 
@@ -96,62 +100,71 @@ def record_json(r: Record, now: datetime, display: Display) -> dict[str, Any]:
                 "link": i.link,
                 "overdue": i.overdue(now.date()),
             }
-            for i in r.action_items
+            for i in r.pm.action_items
         ],
-        "history": [dict(h) for h in r.history],
+        "history": [dict(h) for h in r.pm.history],
     }
 
 
+SHOWN_AS_WRITTEN = (
+    *("environment", "migration", "started_at", "rolled_back_at", "fix_forward", "backup"),
+    *("audit_event", "approved_by"),
+)
+"""The front matter values ``show`` prints as they are written in the file."""
+
+
 def record_text(r: Record, now: datetime, display: Display) -> str:
+    pm = r.pm
     where = display(r.path) + (f" (on branch {r.branch})" if r.branch else "")
-    out = [f"{r.id}: {r.title}", f"  file           {where}"]
+    out = [f"{pm.id}: {pm.title}", f"  file           {where}"]
     out += [
-        f"  status         {r.status}",
-        f"  severity       {r.severity}",
-        f"  owner          {r.owner}",
+        f"  status         {pm.status}",
+        f"  severity       {pm.severity}",
+        f"  owner          {pm.owner}",
     ]
-    if r.review_due is not None:
+    if pm.review_due is not None:
         state = (
-            in_words(r.review_due - now) if r.review_pending else f"no longer applies: {r.status}"
+            in_words(pm.review_due - now)
+            if pm.review_pending
+            else f"no longer applies: {pm.status}"
         )
-        out.append(f"  review         due {_local(r.review_due)} ({state})")
-    for key in (
-        "environment",
-        "migration",
-        "started_at",
-        "rolled_back_at",
-        "fix_forward",
-        "backup",
-        "audit_event",
-        "approved_by",
-    ):
-        if r.front.get(key) not in (None, ""):
-            out.append(f"  {key:<15}{r.front[key]}")
-    out += ["", "Action items"]
+        out.append(f"  review         due {_local(pm.review_due)} ({state})")
     out += [
+        f"  {key:<15}{r.front[key]}"
+        for key in SHOWN_AS_WRITTEN
+        if r.front.get(key) not in (None, "")
+    ]
+    out += ["", "Action items", *(_item_lines(pm, now) or ["  none"])]
+    out += ["", "History", *(_history_lines(pm) or ["  none"])]
+    return "\n".join(out)
+
+
+def _item_lines(pm: Postmortem, now: datetime) -> list[str]:
+    return [
         f"  {n}. [{i.status}] {i.title} (owner {i.owner or 'nobody'}, due {i.due or 'no date'}"
         + (", OVERDUE" if i.overdue(now.date()) else "")
         + (f", {i.link}" if i.link else "")
         + ")"
-        for n, i in enumerate(r.action_items, start=1)
-    ] or ["  none"]
-    out += ["", "History"]
-    out += [
+        for n, i in enumerate(pm.action_items, start=1)
+    ]
+
+
+def _history_lines(pm: Postmortem) -> list[str]:
+    return [
         f"  {h.get('at', '?')}  {h.get('status', '?')}  by {h.get('by', '?')}"
         + (f": {h['reason']}" if h.get("reason") else "")
-        for h in r.history
-    ] or ["  none"]
-    return "\n".join(out)
+        for h in pm.history
+    ]
 
 
 def digest_json(d: Digest, display: Display) -> dict[str, Any]:
     def ids(records: Sequence[Record]) -> list[dict[str, Any]]:
         return [
             {
-                "id": r.id,
-                "title": r.title,
-                "status": r.status,
-                "owner": r.owner,
+                "id": r.pm.id,
+                "title": r.pm.title,
+                "status": r.pm.status,
+                "owner": r.pm.owner,
                 "path": display(r.path),
                 "branch": r.branch,
             }
@@ -168,7 +181,7 @@ def digest_json(d: Digest, display: Display) -> dict[str, Any]:
         "due_soon": ids(d.due_soon),
         "oldest_action_items": [
             {
-                "id": r.id,
+                "id": r.pm.id,
                 "title": i.title,
                 "owner": i.owner,
                 "due": i.due.isoformat() if i.due else None,

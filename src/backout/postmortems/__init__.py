@@ -1,2 +1,2 @@
-"""Incident records: one model for reading and writing, the collection from the folder and
-branches, states, deadlines, checks, calendar, digest, reminders, the decisions log."""
+"""Postmortems: model, front matter, file, loader, filters, states, deadlines, checks, reports.
+May import errors, templating, git, migrations.lint; never database/, operations/ or cli/."""

@@ -36,22 +36,23 @@ def calendar(records: Sequence[Record], now: datetime) -> bytes:
     cal.add("x-wr-calname", "Postmortem deadlines")
     stamp = now.astimezone(UTC).replace(microsecond=0)
     for r in records:
-        if r.review_pending and r.review_due is not None:
-            event = _event(f"{r.id}-review", f"Postmortem review due: {r.id} {r.title}", stamp)
-            due = r.review_due.astimezone(UTC)
+        pm = r.pm
+        if pm.review_pending and pm.review_due is not None:
+            event = _event(f"{pm.id}-review", f"Postmortem review due: {pm.id} {pm.title}", stamp)
+            due = pm.review_due.astimezone(UTC)
             event.add("dtstart", due - timedelta(minutes=30))
             event.add("dtend", due)
             event.add("description", _description(r, f"Review due {due:%Y-%m-%d %H:%M} UTC."))
-            cal.add_component(_with_alarm(event, f"Postmortem review of {r.id} due tomorrow"))
-        for number, item in enumerate(r.action_items, start=1):
+            cal.add_component(_with_alarm(event, f"Postmortem review of {pm.id} due tomorrow"))
+        for number, item in enumerate(pm.action_items, start=1):
             if not item.is_open or item.due is None:
                 continue
             key = hashlib.sha256(item.title.encode()).hexdigest()[:8]
-            event = _event(f"{r.id}-item-{number}-{key}", f"Action item due: {item.title}", stamp)
+            event = _event(f"{pm.id}-item-{number}-{key}", f"Action item due: {item.title}", stamp)
             event.add("dtstart", item.due)
             event.add("dtend", item.due + timedelta(days=1))
             event.add("description", _description(r, f"Owner: {item.owner or 'nobody'}."))
-            cal.add_component(_with_alarm(event, f"Action item of {r.id} due tomorrow"))
+            cal.add_component(_with_alarm(event, f"Action item of {pm.id} due tomorrow"))
     return bytes(cal.to_ical())
 
 
@@ -66,10 +67,11 @@ def _event(uid: str, summary: str, stamp: datetime) -> icalendar.Event:
 
 
 def _description(r: Record, first: str) -> str:
+    pm = r.pm
     where = f" (branch {r.branch})" if r.branch else ""
     return (
-        f"{first}\nIncident {r.id}, {r.severity or 'no severity'}, status {r.status}, "
-        f"owner {r.owner or 'nobody'}.\nFile: {r.path.name}{where}"
+        f"{first}\nIncident {pm.id}, {pm.severity or 'no severity'}, status {pm.status}, "
+        f"owner {pm.owner or 'nobody'}.\nFile: {r.path.name}{where}"
     )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from backout.migrations.lint import Finding, Report, Severity
 from backout.postmortems.collection import Broken, Collection, Record
 from backout.postmortems.deadlines import in_words
+from backout.postmortems.model import ActionItem
 
 REQUIRED = ("id", "title", "status", "severity", "owner")
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -79,19 +80,19 @@ CHECKS: Mapping[str, Check] = {
 def check(collection: Collection, now: datetime) -> Report:
     """Every finding over ``collection`` at ``now``, by file and line."""
     findings: list[Finding] = [_broken(b) for b in collection.broken]
-    counts = Counter(r.id for r in collection.records)
+    counts = Counter(r.pm.id for r in collection.records)
     for record in collection.records:
         findings += list(_check_record(record, now))
-        if counts[record.id] > 1:
+        if counts[record.pm.id] > 1:
             others = [
-                _where(o) for o in collection.records if o.id == record.id and o is not record
+                _where(o) for o in collection.records if o.pm.id == record.pm.id and o is not record
             ]
             findings.append(
                 _finding(
                     "pm-duplicate-id",
                     record,
                     1,
-                    f"id {record.id} is also used by "
+                    f"id {record.pm.id} is also used by "
                     f"{', '.join(others)}: give each incident its own id",
                 )
             )
@@ -100,6 +101,15 @@ def check(collection: Collection, now: datetime) -> Report:
 
 
 def _check_record(r: Record, now: datetime) -> Iterator[Finding]:
+    yield from _fields(r)
+    yield from _placeholder(r)
+    for number, item in enumerate(r.pm.action_items, start=1):
+        yield from _action_item(r, number, item, now)
+    yield from _review(r, now)
+
+
+def _fields(r: Record) -> Iterator[Finding]:
+    # Missing keys are looked up in the front matter as written: the model fills in defaults.
     for key in REQUIRED:
         if not r.front.get(key):
             yield _finding(
@@ -107,42 +117,51 @@ def _check_record(r: Record, now: datetime) -> Iterator[Finding]:
             )
     for line, message in r.problems:
         yield _finding("pm-invalid-value", r, line, message)
-    if r.severity and r.severity not in SEVERITIES:
+    severity = r.pm.severity
+    if severity and severity not in SEVERITIES:
         yield _finding(
             "pm-invalid-value",
             r,
             2,
-            f"unknown severity {r.severity!r}: one of {', '.join(SEVERITIES)}",
+            f"unknown severity {severity!r}: one of {', '.join(SEVERITIES)}",
         )
-    if r.status in DONE_WRITING and PLACEHOLDER in r.body:
+
+
+def _placeholder(r: Record) -> Iterator[Finding]:
+    if r.pm.status in DONE_WRITING and PLACEHOLDER in r.body:
         line = _body_line(r, PLACEHOLDER)
         yield _finding(
             "pm-placeholder",
             r,
             line,
-            f"a {PLACEHOLDER} is left in a postmortem marked {r.status}: write that section",
+            f"a {PLACEHOLDER} is left in a postmortem marked {r.pm.status}: write that section",
         )
-    for number, item in enumerate(r.action_items, start=1):
-        what = f"action item {number} ({item.title or 'untitled'})"
-        if item.status == "moved" and not item.link:
-            yield _finding("pm-action-item", r, 2, f"{what} is moved but has no `link`")
-        elif item.is_open and (not item.owner or item.due is None):
-            missing = " and ".join(
-                name
-                for name, value in (("an owner", item.owner), ("a due date", item.due))
-                if not value
-            )
-            yield _finding("pm-action-item", r, 2, f"{what} has no {missing}")
-        if item.overdue(now.date()):
-            assert item.due is not None
-            yield _finding(
-                "pm-action-overdue",
-                r,
-                2,
-                f"{what}, owned by {item.owner or 'nobody'}, was due {item.due.isoformat()}",
-            )
-    if r.status == "not_required" and not any(
-        h.get("status") == "not_required" and h.get("reason") for h in r.history
+
+
+def _action_item(r: Record, number: int, item: ActionItem, now: datetime) -> Iterator[Finding]:
+    what = f"action item {number} ({item.title or 'untitled'})"
+    if item.status == "moved" and not item.link:
+        yield _finding("pm-action-item", r, 2, f"{what} is moved but has no `link`")
+    elif item.is_open and (not item.owner or item.due is None):
+        missing = " and ".join(
+            name
+            for name, value in (("an owner", item.owner), ("a due date", item.due))
+            if not value
+        )
+        yield _finding("pm-action-item", r, 2, f"{what} has no {missing}")
+    if item.overdue(now.date()) and item.due is not None:
+        yield _finding(
+            "pm-action-overdue",
+            r,
+            2,
+            f"{what}, owned by {item.owner or 'nobody'}, was due {item.due.isoformat()}",
+        )
+
+
+def _review(r: Record, now: datetime) -> Iterator[Finding]:
+    pm = r.pm
+    if pm.status == "not_required" and not any(
+        h.get("status") == "not_required" and h.get("reason") for h in pm.history
     ):
         yield _finding(
             "pm-not-required-reason",
@@ -151,23 +170,23 @@ def _check_record(r: Record, now: datetime) -> Iterator[Finding]:
             "marked not_required without a reason: "
             "use `backout postmortems set-status ID not_required --reason TEXT`",
         )
-    if r.review_pending and r.review_due is None and r.front.get("rolled_back_at"):
+    # "rolled back" is the key being filled in, whatever its value says.
+    if pm.review_pending and pm.review_due is None and r.front.get("rolled_back_at"):
         yield _finding("pm-no-deadline", r, 2, "awaiting review with no `review_due`")
-    if r.review_overdue(now):
-        assert r.review_due is not None
+    if pm.review_overdue(now) and pm.review_due is not None:
         yield _finding(
             "pm-review-overdue",
             r,
             2,
-            f"review {in_words(r.review_due - now)} "
-            f"(due {r.review_due:%Y-%m-%d %H:%M} UTC, owner {r.owner or 'nobody'}): "
+            f"review {in_words(pm.review_due - now)} "
+            f"(due {pm.review_due:%Y-%m-%d %H:%M} UTC, owner {pm.owner or 'nobody'}): "
             "hold the review, then `set-status ID reviewed`",
         )
 
 
 def _finding(rule: str, r: Record, line: int, message: str) -> Finding:
     where = f" (on branch {r.branch})" if r.branch else ""
-    return Finding(rule, CHECKS[rule].severity, r.path, line, f"{r.id}: {message}{where}")
+    return Finding(rule, CHECKS[rule].severity, r.path, line, f"{r.pm.id}: {message}{where}")
 
 
 def _broken(b: Broken) -> Finding:

@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from backout.postmortems.collection import ActionItem, Record, urgency
+from backout.postmortems.collection import Record
 from backout.postmortems.deadlines import in_words
+from backout.postmortems.filters import urgency
+from backout.postmortems.front_matter import moment
+from backout.postmortems.model import ActionItem
 
 WEEK = timedelta(days=7)
 OLDEST_ITEMS = 5
@@ -35,28 +38,26 @@ def digest(records: Sequence[Record], since: datetime, now: datetime) -> Digest:
             r
             for r in records
             if any(
-                h.get("status") == state and _between(_moment(h.get("at")), since, now)
-                for h in r.history
+                h.get("status") == state and _between(moment(h.get("at")), since, now)
+                for h in r.pm.history
             )
         )
 
     ordered = sorted(records, key=lambda r: urgency(r, now))
-    items = [(r, i) for r in records for i in r.open_items() if i.due is not None]
-    items.sort(key=lambda pair: (pair[1].due or date.max, pair[0].id))
+    items = [(r, i) for r in records for i in r.pm.open_items() if i.due is not None]
+    items.sort(key=lambda pair: (pair[1].due or date.max, pair[0].pm.id))
     return Digest(
         since=since,
         now=now,
-        opened=tuple(
-            r for r in records if _between(_moment(r.front.get("started_at")), since, now)
-        ),
+        opened=tuple(r for r in records if _between(r.pm.started_at, since, now)),
         reviewed=changed_to("reviewed"),
         closed=changed_to("closed"),
-        overdue=tuple(r for r in ordered if r.overdue(now)),
+        overdue=tuple(r for r in ordered if r.pm.overdue(now)),
         due_soon=tuple(
             r
             for r in ordered
-            if not r.overdue(now)
-            and (deadline := r.next_deadline(now)) is not None
+            if not r.pm.overdue(now)
+            and (deadline := r.pm.next_deadline(now)) is not None
             and deadline <= now + WEEK
         ),
         oldest_items=tuple(items[:OLDEST_ITEMS]),
@@ -83,7 +84,7 @@ def markdown(d: Digest) -> str:
         out += [_line(r, d.now, with_deadline) for r in records] or ["None."]
     out += ["", "## Oldest open action items", ""]
     out += [
-        f"- {r.id}: {i.title} (owner {i.owner or 'nobody'}, due {i.due}, "
+        f"- {r.pm.id}: {i.title} (owner {i.owner or 'nobody'}, due {i.due}, "
         f"{in_words(_day_end(i.due) - d.now) if i.due else 'no date'})"
         for r, i in d.oldest_items
     ] or ["None."]
@@ -91,14 +92,16 @@ def markdown(d: Digest) -> str:
 
 
 def _line(r: Record, now: datetime, with_deadline: bool) -> str:
-    text = f"- **{r.id}** {r.title} ({r.severity or '?'}, {r.status}, owner {r.owner or 'nobody'})"
+    pm = r.pm
+    owner = pm.owner or "nobody"
+    text = f"- **{pm.id}** {pm.title} ({pm.severity or '?'}, {pm.status}, owner {owner})"
     if with_deadline:
-        deadline = r.next_deadline(now)
-        if r.review_overdue(now) and r.review_due is not None:
-            text += f": review {in_words(r.review_due - now)}"
+        deadline = pm.next_deadline(now)
+        if pm.review_overdue(now) and pm.review_due is not None:
+            text += f": review {in_words(pm.review_due - now)}"
         elif deadline is not None:
             text += f": next deadline {in_words(deadline - now)}"
-        late = r.overdue_items(now)
+        late = pm.overdue_items(now)
         if late:
             text += f"; {len(late)} action item(s) overdue"
     if r.branch:
@@ -108,16 +111,6 @@ def _line(r: Record, now: datetime, with_deadline: bool) -> str:
 
 def _between(moment: datetime | None, since: datetime, now: datetime) -> bool:
     return moment is not None and since <= moment <= now
-
-
-def _moment(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _day_end(day: date) -> datetime:

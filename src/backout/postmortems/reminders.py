@@ -20,6 +20,7 @@ from backout import __version__
 from backout.errors import BackoutError, ExitCode, UsageError
 from backout.postmortems.collection import Record
 from backout.postmortems.deadlines import in_words
+from backout.postmortems.model import Postmortem
 
 SOON = timedelta(days=1)
 TIMEOUT = 10.0
@@ -33,21 +34,21 @@ class ReminderError(BackoutError):
 
 def message(records: Sequence[Record], now: datetime) -> dict[str, Any]:
     """The JSON message: ``text`` for chat tools, and the same facts as data."""
-    overdue = [r for r in records if r.overdue(now)]
+    overdue = [r for r in records if r.pm.overdue(now)]
     soon = [
         r
         for r in records
-        if not r.overdue(now)
-        and (deadline := r.next_deadline(now)) is not None
+        if not r.pm.overdue(now)
+        and (deadline := r.pm.next_deadline(now)) is not None
         and deadline <= now + SOON
     ]
     lines = []
     if overdue:
         lines.append(f"*{len(overdue)} postmortem(s) overdue*")
-        lines += [_line(r, now) for r in overdue]
+        lines += [_line(r.pm, now) for r in overdue]
     if soon:
         lines.append(f"*{len(soon)} due within a day*")
-        lines += [_line(r, now) for r in soon]
+        lines += [_line(r.pm, now) for r in soon]
     if not lines:
         lines.append("No postmortem is overdue or due within a day.")
     return {
@@ -58,25 +59,26 @@ def message(records: Sequence[Record], now: datetime) -> dict[str, Any]:
     }
 
 
-def _line(r: Record, now: datetime) -> str:
+def _line(pm: Postmortem, now: datetime) -> str:
     parts = []
-    if r.review_pending and r.review_due is not None:
-        parts.append(f"review {in_words(r.review_due - now)}")
-    late = r.overdue_items(now)
+    if pm.review_pending and pm.review_due is not None:
+        parts.append(f"review {in_words(pm.review_due - now)}")
+    late = pm.overdue_items(now)
     if late:
         parts.append(f"{len(late)} action item(s) overdue")
-    return f"• {r.id} {r.title} (owner {r.owner or 'nobody'}): {', '.join(parts) or 'due soon'}"
+    return f"• {pm.id} {pm.title} (owner {pm.owner or 'nobody'}): {', '.join(parts) or 'due soon'}"
 
 
 def _data(r: Record, now: datetime) -> dict[str, Any]:
+    pm = r.pm
     return {
-        "id": r.id,
-        "title": r.title,
-        "owner": r.owner,
-        "status": r.status,
-        "review_due": r.review_due.isoformat() if r.review_due else None,
-        "review_overdue": r.review_overdue(now),
-        "overdue_action_items": [i.title for i in r.overdue_items(now)],
+        "id": pm.id,
+        "title": pm.title,
+        "owner": pm.owner,
+        "status": pm.status,
+        "review_due": pm.review_due.isoformat() if pm.review_due else None,
+        "review_overdue": pm.review_overdue(now),
+        "overdue_action_items": [i.title for i in pm.overdue_items(now)],
         "branch": r.branch,
     }
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backout.errors import RefusedError, UsageError
-from backout.postmortems.collection import ITEM_DONE, STATES, Record
+from backout.postmortems.collection import Record
+from backout.postmortems.model import ITEM_DONE, STATES, Postmortem
 
 ALLOWED: Mapping[str, tuple[str, ...]] = {
     "draft": ("in_review", "not_required"),
@@ -43,46 +44,46 @@ def change_status(
     """
     if new not in STATES:
         raise UsageError(f"unknown status {new!r}", hint=f"use one of {', '.join(STATES)}")
-    current = record.status
+    current = record.pm.status
     if new == current:
-        raise RefusedError(f"{record.id} is already {new}", hint="nothing was changed")
+        raise RefusedError(f"{record.pm.id} is already {new}", hint="nothing was changed")
     if new not in ALLOWED.get(current, ()):
         allowed = ", ".join(ALLOWED.get(current, ())) or "nothing: it is final"
         raise RefusedError(
-            f"{record.id} cannot go from {current} to {new}",
+            f"{record.pm.id} cannot go from {current} to {new}",
             hint=f"from {current} it can go to {allowed}",
         )
     if new == "not_required" and not (reason or "").strip():
         raise RefusedError(
-            f"marking {record.id} not_required needs a reason", hint="pass --reason TEXT"
+            f"marking {record.pm.id} not_required needs a reason", hint="pass --reason TEXT"
         )
     if new == "closed":
-        _check_closable(record, stub_left)
+        _check_closable(record.pm, stub_left)
     entry: dict[str, Any] = {"status": new, "at": _iso(at), "by": by}
     if reason:
         entry["reason"] = reason
     front = dict(record.front)
     front["status"] = new
-    front["history"] = [*(dict(h) for h in record.history), entry]
+    front["history"] = [*(dict(h) for h in record.pm.history), entry]
     return front
 
 
-def _check_closable(record: Record, stub_left: bool) -> None:
+def _check_closable(pm: Postmortem, stub_left: bool) -> None:
     pending = [
         i.title or "(untitled)"
-        for i in record.action_items
+        for i in pm.action_items
         if i.status not in ITEM_DONE or (i.status == "moved" and not i.link)
     ]
     if pending:
         raise RefusedError(
-            f"{record.id} cannot be closed: {len(pending)} action item(s) not done: "
+            f"{pm.id} cannot be closed: {len(pending)} action item(s) not done: "
             + "; ".join(pending),
             hint="mark each `status: done`, or `status: moved` with a `link:` to the tracker",
         )
     if stub_left:
         raise RefusedError(
-            f"{record.id} cannot be closed: the fix-forward migration "
-            f"{record.front.get('fix_forward')} is still an unfinished stub",
+            f"{pm.id} cannot be closed: the fix-forward migration "
+            f"{pm.fix_forward} is still an unfinished stub",
             hint="write and apply the corrected change first",
         )
 

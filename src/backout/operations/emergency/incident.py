@@ -18,10 +18,11 @@ from backout.database.runner import sql_sha256
 from backout.migrations.file import MigrationFile
 from backout.migrations.statements import Statement
 from backout.operations.approval import Operator
+from backout.postmortems.collection import taken_incident_ids, unfinished_incident
 from backout.postmortems.deadlines import action_item_due
-from backout.postmortems.document import ActionItem, Postmortem, read_front_matter, timeline_from
-from backout.postmortems.document import write_postmortem as _write
-from backout.postmortems.incidents import ids_in, next_incident_id, slug
+from backout.postmortems.file import write_postmortem as _write
+from backout.postmortems.incidents import next_incident_id, slug
+from backout.postmortems.model import ActionItem, Postmortem
 
 Clock = Callable[[], datetime]
 
@@ -85,25 +86,15 @@ class Incident:
 def open_incident(settings: Settings, opening: Opening, started: datetime) -> Incident:
     """The incident's postmortem, written at once; an unfinished one for the same migration is
     continued (a re-run after a failure or a killed process)."""
-    folder = settings.postmortems
-    name, environment = opening.migration.name, opening.target.name
-    for existing in sorted(folder.glob("INC-*.md")) if folder.is_dir() else ():
-        front = read_front_matter(existing.read_text(encoding="utf-8"))
-        if (
-            front.get("migration") == name
-            and front.get("environment") == environment
-            and not front.get("rolled_back_at")
-        ):
-            pm = postmortem(settings, opening, str(front["id"]), started)
-            incident = Incident(
-                replace(pm, timeline=timeline_from(front)), existing, settings.templates
-            )
-            incident.note(started, f"re-run by {opening.operator.name} to continue the incident")
-            return incident
-    taken = ids_in(p.name for p in folder.glob("*")) if folder.is_dir() else set()
-    taken |= ids_in(git.branch_names(settings.root))
-    for names in git.files_on_branches(settings.root, folder).values():
-        taken |= ids_in(names)
+    folder, name = settings.postmortems, opening.migration.name
+    unfinished = unfinished_incident(folder, name, opening.target.name)
+    if unfinished is not None:
+        pm = postmortem(settings, opening, unfinished.pm.id, started)
+        pm = replace(pm, timeline=unfinished.pm.timeline)
+        incident = Incident(pm, unfinished.path, settings.templates)
+        incident.note(started, f"re-run by {opening.operator.name} to continue the incident")
+        return incident
+    taken = taken_incident_ids(settings.root, folder)
     incident_id = next_incident_id(started.date(), taken)
     path = folder / f"{incident_id}-{slug(name)}.md"
     incident = Incident(
