@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from backout.cli import render
-from backout.cli.app import app, state
+from backout.cli.app import state
+from backout.cli.options import JsonFlag
 from backout.database.connection import connect, redact
 from backout.database.scratch import scratch_database
 from backout.errors import ExitCode, UsageError
@@ -19,7 +20,6 @@ from backout.migrations.catalog import Entry, project_catalog
 from backout.operations import verify as rehearsal
 
 
-@app.command()
 def verify(
     ctx: typer.Context,
     migrations: Annotated[
@@ -35,9 +35,7 @@ def verify(
             "(default: the embedded PostgreSQL).",
         ),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")
-    ] = False,
+    json_output: JsonFlag = False,
 ) -> int:
     """Apply, roll back and apply again each migration on a scratch database, comparing the
     schema each time. Exit 3 when a rollback leaves something behind or fails."""
