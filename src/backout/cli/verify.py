@@ -13,6 +13,7 @@ import typer
 from backout.cli import render
 from backout.cli.app import state
 from backout.cli.options import JsonFlag
+from backout.config import Settings
 from backout.database.connection import connect, redact
 from backout.database.scratch import scratch_database
 from backout.errors import ExitCode, UsageError
@@ -40,12 +41,7 @@ def verify(
     """Apply, roll back and apply again each migration on a scratch database, comparing the
     schema each time. Exit 3 when a rollback leaves something behind or fails."""
     st = state(ctx)
-    catalog = project_catalog(st.settings)
-    if migrations and all_:
-        raise UsageError("give migrations or --all, not both")
-    entries = _chosen(catalog.entries, [catalog.resolve(m, st.cwd) for m in migrations or ()])
-    if not entries:
-        raise UsageError("there are no migrations to verify", hint="`backout status` lists them")
+    entries = _entries(st.settings, st.cwd, migrations or [], every=all_)
     with (
         scratch_database(scratch_database_url) as url,
         connect(url, autocommit=True) as conn,
@@ -58,6 +54,17 @@ def verify(
     else:
         typer.echo(_text(report, where))
     return ExitCode.PROBLEMS if report.failed else ExitCode.OK
+
+
+def _entries(settings: Settings, cwd: Path, migrations: list[str], *, every: bool) -> list[Entry]:
+    """The migrations to verify: those named and the ones before them, or all of them."""
+    catalog = project_catalog(settings)
+    if migrations and every:
+        raise UsageError("give migrations or --all, not both")
+    entries = _chosen(catalog.entries, [catalog.resolve(m, cwd) for m in migrations])
+    if not entries:
+        raise UsageError("there are no migrations to verify", hint="`backout status` lists them")
+    return entries
 
 
 def _chosen(everything: tuple[Entry, ...], named: list[Entry]) -> list[Entry]:
