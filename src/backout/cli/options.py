@@ -96,6 +96,11 @@ class Limits(Locks):
     statement_timeout: StatementTimeout = None
 
 
+# Every parameter becomes keyword-only: a group's required field (no default) may then follow
+# options that have one, and typer passes everything by name anyway.
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
+
+
 def option_groups(command: Callable[..., R]) -> Callable[..., R]:
     """``command`` as typer should see it: each parameter typed with an option dataclass is
     replaced, in its place, by the dataclass's fields; the command receives the dataclass."""
@@ -103,7 +108,7 @@ def option_groups(command: Callable[..., R]) -> Callable[..., R]:
     groups = {
         name: kind
         for name, kind in hints.items()
-        if isinstance(kind, type) and dataclasses.is_dataclass(kind)
+        if name != "return" and isinstance(kind, type) and dataclasses.is_dataclass(kind)
     }
     parameters: list[inspect.Parameter] = []
     for parameter in inspect.signature(command).parameters.values():
@@ -126,9 +131,6 @@ def option_groups(command: Callable[..., R]) -> Callable[..., R]:
     with_groups.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     with_groups.__annotations__ = {p.name: p.annotation for p in parameters}
     return with_groups
-
-
-_KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 
 def _fields(group: type[Any]) -> list[inspect.Parameter]:
