@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m backout.demo
+	$(BIN)/python -m backout demo
 
 test: $(STAMP) lint typecheck pytest
 

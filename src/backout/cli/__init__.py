@@ -1,6 +1,7 @@
 """The command line: a thin typer layer that parses, calls one core function and renders.
 
-:func:`main` is the one place where errors become a message on stderr and an exit code.
+:func:`main` is the one place where errors become a message on stderr and an exit code. The
+commands are imported when they run (see :mod:`backout.cli.commands`), not here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,6 @@ from collections.abc import Sequence
 
 import typer
 
-from backout.cli import database as _database  # noqa: F401  (registers its commands)
-from backout.cli import demo as _demo  # noqa: F401  (registers its commands)
-from backout.cli import emergency as _emergency  # noqa: F401  (registers its commands)
-from backout.cli import migrations as _migrations  # noqa: F401  (registers its commands)
-from backout.cli import postmortems as _postmortems  # noqa: F401  (registers its commands)
-from backout.cli import staging as _staging  # noqa: F401  (registers its commands)
-from backout.cli import verify as _verify  # noqa: F401  (registers its commands)
 from backout.cli.app import app
 from backout.errors import BackoutError, ExitCode
 

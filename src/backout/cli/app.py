@@ -1,4 +1,7 @@
-"""The typer application, its global options, and the per-invocation state commands share."""
+"""The typer application, its global options, and the per-invocation state commands share.
+
+The commands themselves are listed in :mod:`backout.cli.commands` and imported when they run.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,19 @@ from typing import Annotated
 import typer
 
 from backout import __version__
+from backout.cli.commands import COMMANDS
+from backout.cli.lazy import LazyGroup
 from backout.config import Overrides, Settings, load_settings
 from backout.errors import EXIT_CODES_HELP
 
+
+class Commands(LazyGroup):
+    lazy = COMMANDS
+
+
 app = typer.Typer(
     name="backout",
+    cls=Commands,
     help="Safe, documented rollbacks and incident records for raw-SQL PostgreSQL migrations.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,

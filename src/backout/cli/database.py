@@ -1,27 +1,15 @@
-"""Lifecycle commands: ``status``, ``apply``, ``baseline``, ``rollback``."""
+"""Lifecycle commands: ``status``, ``apply``, ``baseline``, ``rollback``. Each parses, calls one
+core function and renders."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from backout.cli import render
-from backout.cli.app import app, state
-from backout.cli.options import (
-    ApprovedBy,
-    DatabaseUrl,
-    DryRun,
-    EnvName,
-    JsonFlag,
-    LockRetries,
-    LockTimeout,
-    LockWait,
-    Reason,
-    SkipRehearsal,
-    StatementTimeout,
-    Yes,
+from backout.cli import render, render_operations
+from backout.cli.app import state
+from backout.cli.operation import (
     confirmer,
     echo_outcome,
     operator_of,
@@ -29,17 +17,33 @@ from backout.cli.options import (
     run_options,
     target_of,
 )
+from backout.cli.options import (
+    ApprovedBy,
+    Connection,
+    DryRun,
+    JsonFlag,
+    Limits,
+    Locks,
+    MigrationArg,
+    Reason,
+    RollbackFile,
+    SkipRehearsal,
+    To,
+    UseCurrentRollback,
+    Yes,
+    option_groups,
+)
 from backout.errors import ExitCode
-from backout.operations import apply as lifecycle_apply
+from backout.operations import apply as apply_operation
 from backout.operations import rollback as planned_rollback
-from backout.operations import status as lifecycle_status
+from backout.operations import status as status_operation
 
 
-@app.command()
+@option_groups
 def status(
     ctx: typer.Context,
-    database_url: DatabaseUrl = None,
-    env: EnvName = None,
+    *,
+    connection: Connection,
     check: Annotated[
         bool, typer.Option("--check", help="Exit 3 when anything is pending, modified or missing.")
     ] = False,
@@ -47,46 +51,43 @@ def status(
 ) -> int:
     """Each migration's state: applied, pending, modified, missing or rolled back. Read-only."""
     settings = state(ctx).settings
-    states = lifecycle_status.status(settings, target_of(ctx, database_url, env))
+    states = status_operation.status(settings, target_of(ctx, connection))
     if json_output:
-        typer.echo(render.to_json(render.status_json(states, settings.relative)))
+        typer.echo(render.to_json(render_operations.status_json(states, settings.relative)))
     else:
-        typer.echo(render.status_text(states, settings.relative))
+        typer.echo(render_operations.status_text(states, settings.relative))
     problems = {"pending", "modified", "missing"}
     return ExitCode.PROBLEMS if check and any(s.state in problems for s in states) else ExitCode.OK
 
 
-@app.command()
+@option_groups
 def apply(
     ctx: typer.Context,
-    to: Annotated[str | None, typer.Option("--to", help="Stop after this migration.")] = None,
+    *,
+    to: To = None,
     reapply: Annotated[
         list[str] | None,
         typer.Option("--reapply", help="Allow re-applying this rolled-back migration."),
     ] = None,
-    database_url: DatabaseUrl = None,
-    env: EnvName = None,
+    connection: Connection,
     yes: Yes = False,
     dry_run: DryRun = False,
     approved_by: ApprovedBy = None,
     reason: Reason = None,
-    lock_wait: LockWait = "30s",
-    lock_timeout: LockTimeout = "5s",
-    lock_retries: LockRetries = 5,
-    statement_timeout: StatementTimeout = None,
+    limits: Limits,
     skip_rehearsal: SkipRehearsal = None,
     json_output: JsonFlag = False,
 ) -> int:
     """Apply pending migrations in order, each in one transaction with its history row."""
     st = state(ctx)
-    outcome = lifecycle_apply.apply(
+    outcome = apply_operation.apply(
         st.settings,
-        target_of(ctx, database_url, env),
+        target_of(ctx, connection),
         operator_of(approved_by, reason),
         to=to,
         reapply=reapply or (),
         dry_run=dry_run,
-        options=run_options(lock_wait, lock_timeout, lock_retries, statement_timeout),
+        options=run_options(limits),
         confirm=confirmer(yes),
         report=progress,
         cwd=st.cwd,
@@ -95,52 +96,45 @@ def apply(
     return echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
 
 
-@app.command()
+@option_groups
 def baseline(
     ctx: typer.Context,
-    to: Annotated[str | None, typer.Option("--to", help="Stop after this migration.")] = None,
-    database_url: DatabaseUrl = None,
-    env: EnvName = None,
+    *,
+    to: To = None,
+    connection: Connection,
     yes: Yes = False,
     dry_run: DryRun = False,
     approved_by: ApprovedBy = None,
     reason: Reason = None,
-    lock_wait: LockWait = "30s",
-    lock_timeout: LockTimeout = "5s",
-    lock_retries: LockRetries = 5,
+    locks: Locks,
     json_output: JsonFlag = False,
 ) -> int:
     """Mark pending migrations as applied without running them (a database migrated by hand)."""
     st = state(ctx)
-    outcome = lifecycle_apply.baseline(
+    outcome = apply_operation.baseline(
         st.settings,
-        target_of(ctx, database_url, env),
+        target_of(ctx, connection),
         operator_of(approved_by, reason),
         to=to,
         dry_run=dry_run,
-        options=run_options(lock_wait, lock_timeout, lock_retries, None),
+        options=run_options(locks),
         confirm=confirmer(yes),
         cwd=st.cwd,
     )
     return echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
 
 
-@app.command()
+@option_groups
 def rollback(
     ctx: typer.Context,
-    migration: Annotated[str, typer.Argument(help="Version (004), name or path.")],
-    rollback_file: Annotated[
-        Path | None, typer.Option("--rollback-file", help="Run this SQL file instead.")
-    ] = None,
-    use_current_rollback: Annotated[
-        bool,
-        typer.Option("--use-current-rollback", help="Accept a ROLLBACK section edited since."),
-    ] = False,
+    migration: MigrationArg,
+    *,
+    rollback_file: RollbackFile = None,
+    use_current_rollback: UseCurrentRollback = False,
     print_sql: Annotated[
         bool, typer.Option("--print-sql", help="Only print the SQL that would run.")
     ] = False,
-    database_url: DatabaseUrl = None,
-    env: EnvName = None,
+    connection: Connection,
     yes: Yes = False,
     dry_run: Annotated[
         bool,
@@ -148,10 +142,7 @@ def rollback(
     ] = False,
     approved_by: ApprovedBy = None,
     reason: Reason = None,
-    lock_wait: LockWait = "30s",
-    lock_timeout: LockTimeout = "5s",
-    lock_retries: LockRetries = 5,
-    statement_timeout: StatementTimeout = None,
+    limits: Limits,
     skip_rehearsal: SkipRehearsal = None,
     json_output: JsonFlag = False,
 ) -> int:
@@ -163,13 +154,13 @@ def rollback(
         return ExitCode.OK
     outcome = planned_rollback.rollback(
         st.settings,
-        target_of(ctx, database_url, env),
+        target_of(ctx, connection),
         operator_of(approved_by, reason),
         migration,
         rollback_file=rollback_file,
         use_current_rollback=use_current_rollback,
         dry_run=dry_run,
-        options=run_options(lock_wait, lock_timeout, lock_retries, statement_timeout),
+        options=run_options(limits),
         confirm=confirmer(yes),
         report=progress,
         cwd=st.cwd,

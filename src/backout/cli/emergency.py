@@ -5,113 +5,120 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from backout.cli import render
-from backout.cli.app import app, state
+from backout.cli import render, render_emergency
+from backout.cli.app import state
+from backout.cli.operation import confirmer, operator_of, progress, run_options, target_of
 from backout.cli.options import (
     ApprovedBy,
-    DatabaseUrl,
-    EnvName,
+    Connection,
     JsonFlag,
-    LockRetries,
-    LockTimeout,
-    LockWait,
-    StatementTimeout,
+    Limits,
+    MigrationArg,
+    RollbackFile,
+    UseCurrentRollback,
     Yes,
-    confirmer,
-    operator_of,
-    progress,
-    run_options,
-    target_of,
+    option_groups,
 )
+from backout.operations import emergency as procedure
 
 if TYPE_CHECKING:
     from backout.operations.backup import BackupItem
     from backout.operations.backup import Progress as BackupProgress
 
 
-@app.command()
-def emergency(
-    ctx: typer.Context,
-    migration: Annotated[str, typer.Argument(help="Version (004), name or path.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why: what broke (required).")],
-    severity: Annotated[str, typer.Option("--severity", help="SEV1 to SEV4.")] = "SEV2",
+@dataclass(frozen=True)
+class Incident:
+    """What broke, how badly, and who owns the postmortem."""
+
+    reason: Annotated[str, typer.Option("--reason", help="Why: what broke (required).")]
+    severity: Annotated[str, typer.Option("--severity", help="SEV1 to SEV4.")] = "SEV2"
     owner: Annotated[
         str | None, typer.Option("--owner", help="Who owns the postmortem (default: you).")
-    ] = None,
-    rollback_file: Annotated[
-        Path | None, typer.Option("--rollback-file", help="Run this SQL file instead.")
-    ] = None,
+    ] = None
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Which steps of the procedure run, and with what."""
+
+    rollback_file: RollbackFile = None
     no_backup: Annotated[
         bool, typer.Option("--no-backup", help="Skip the backup (needs --backup-waiver).")
-    ] = False,
+    ] = False
     backup_waiver: Annotated[
         str | None, typer.Option("--backup-waiver", help="Why no backup is needed.")
-    ] = None,
-    no_git: Annotated[bool, typer.Option("--no-git", help="Do not commit anything.")] = False,
+    ] = None
+    no_git: Annotated[bool, typer.Option("--no-git", help="Do not commit anything.")] = False
     assume_applied: Annotated[
         bool,
         typer.Option("--assume-applied", help="The database has no history: it is applied."),
-    ] = False,
-    use_current_rollback: Annotated[
-        bool,
-        typer.Option("--use-current-rollback", help="Accept a ROLLBACK section edited since."),
-    ] = False,
+    ] = False
+    use_current_rollback: UseCurrentRollback = False
     no_rehearsal: Annotated[
         bool,
         typer.Option("--no-rehearsal", help="Do not rehearse on a scratch database first."),
-    ] = False,
+    ] = False
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Rehearse in a rolled-back transaction; write nothing."),
-    ] = False,
-    database_url: DatabaseUrl = None,
-    env: EnvName = None,
+    ] = False
+
+
+def request(migration: str, incident: Incident, steps: Steps) -> procedure.Request:
+    return procedure.Request(
+        reference=migration,
+        reason=incident.reason,
+        severity=incident.severity.upper(),
+        owner=incident.owner,
+        rollback_file=steps.rollback_file,
+        no_backup=steps.no_backup,
+        backup_waiver=steps.backup_waiver,
+        no_git=steps.no_git,
+        dry_run=steps.dry_run,
+        assume_applied=steps.assume_applied,
+        use_current_rollback=steps.use_current_rollback,
+        rehearse=not steps.no_rehearsal,
+    )
+
+
+@option_groups
+def emergency(
+    ctx: typer.Context,
+    migration: MigrationArg,
+    *,
+    incident: Incident,
+    steps: Steps,
+    connection: Connection,
     yes: Yes = False,
     approved_by: ApprovedBy = None,
-    lock_wait: LockWait = "30s",
-    lock_timeout: LockTimeout = "5s",
-    lock_retries: LockRetries = 5,
-    statement_timeout: StatementTimeout = None,
+    limits: Limits,
     json_output: JsonFlag = False,
 ) -> None:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
-    from backout.operations import emergency as procedure  # loaded by this command only
-
     st = state(ctx)
     with backup_bar() as bar:
         result = procedure.emergency(
             st.settings,
-            target_of(ctx, database_url, env),
-            operator_of(approved_by, reason),
-            procedure.Request(
-                reference=migration,
-                reason=reason,
-                severity=severity.upper(),
-                owner=owner,
-                rollback_file=rollback_file,
-                no_backup=no_backup,
-                backup_waiver=backup_waiver,
-                no_git=no_git,
-                dry_run=dry_run,
-                assume_applied=assume_applied,
-                use_current_rollback=use_current_rollback,
-                rehearse=not no_rehearsal,
-            ),
-            options=run_options(lock_wait, lock_timeout, lock_retries, statement_timeout),
+            target_of(ctx, connection),
+            operator_of(approved_by, incident.reason),
+            request(migration, incident, steps),
+            options=run_options(limits),
             confirm=confirmer(yes),
             report=progress,
             cwd=st.cwd,
             backup_progress=bar,
         )
     if json_output:
-        typer.echo(render.to_json(render.emergency_json(result, st.settings.relative)))
+        typer.echo(render.to_json(render_emergency.emergency_json(result, st.settings.relative)))
     else:
-        typer.echo(render.emergency_text(result, st.settings.relative))
+        now = datetime.now(UTC)
+        typer.echo(render_emergency.emergency_text(result, st.settings.relative, now))
 
 
 @contextmanager

@@ -9,15 +9,12 @@ from typing import Annotated
 import typer
 
 from backout.cli import render
-from backout.cli.app import app, state
+from backout.cli.app import state
+from backout.cli.options import JsonFlag, MigrationArg
 from backout.errors import ExitCode
 from backout.migrations.authoring import new_migration
 from backout.migrations.catalog import project_catalog
 from backout.migrations.lint import Report, lint_project
-
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")
-]
 
 
 class LintFormat(StrEnum):
@@ -41,7 +38,6 @@ def echo_report(
     return ExitCode.PROBLEMS if report.errors else ExitCode.OK
 
 
-@app.command()
 def new(
     ctx: typer.Context,
     description: Annotated[str, typer.Argument(help='What the migration does: "add widgets".')],
@@ -64,7 +60,6 @@ def new(
         typer.echo(shown)
 
 
-@app.command()
 def lint(
     ctx: typer.Context,
     paths: Annotated[
@@ -82,10 +77,9 @@ def lint(
     return echo_report(report, output_format, json_output=json_output, display=settings.relative)
 
 
-@app.command()
 def show(
     ctx: typer.Context,
-    migration: Annotated[str, typer.Argument(help="Version (004), name or path.")],
+    migration: MigrationArg,
     json_output: JsonFlag = False,
 ) -> None:
     """Print a parsed migration: header, forward SQL, the exact rollback SQL, notes, checksums."""

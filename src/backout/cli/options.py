@@ -1,32 +1,41 @@
-"""Options and helpers shared by the commands that connect to a database."""
+"""Options that several commands take, each declared once, with its help.
+
+A single option is an ``Annotated`` type (``json_output: JsonFlag = False``). Options that go
+together are a frozen dataclass of such fields: :class:`Connection` (``--database-url``,
+``--env``), :class:`Locks` and :class:`Limits` (``--lock-wait``, ``--lock-timeout``,
+``--lock-retries``, ``--statement-timeout``). A command decorated with :func:`option_groups`
+takes the dataclass as one parameter; typer sees its fields as the command's own options, in
+that place, so ``--help`` lists them as if they were spelled out.
+
+Nothing here imports the core: :mod:`backout.cli.operation` turns these into a target and run
+options, for the commands that connect.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
-from backout.cli import render
-from backout.cli.app import state
-from backout.database.connection import Target, parse_duration, resolve_target
-from backout.database.runner import RunOptions
-from backout.errors import ExitCode, RefusedError
-from backout.git import operator_identity
-from backout.operations.approval import Operator
-from backout.operations.operation import Confirm, Outcome, Plan
+R = TypeVar("R")
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Database URL (else --env, else DATABASE_URL)."),
-]
-EnvName = Annotated[
-    str | None, typer.Option("--env", help="A configured environment: its URL and rules.")
-]
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")
+]
+MigrationArg = Annotated[str, typer.Argument(help="Version (004), name or path.")]
+To = Annotated[str | None, typer.Option("--to", help="Stop after this migration.")]
+RollbackFile = Annotated[
+    Path | None, typer.Option("--rollback-file", help="Run this SQL file instead.")
+]
+UseCurrentRollback = Annotated[
+    bool,
+    typer.Option("--use-current-rollback", help="Accept a ROLLBACK section edited since."),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Confirm without a prompt.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would run; change nothing.")]
@@ -42,6 +51,13 @@ SkipRehearsal = Annotated[
         help="On an environment that requires approval: do not rehearse first (audited).",
     ),
 ]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Database URL (else --env, else DATABASE_URL)."),
+]
+EnvName = Annotated[
+    str | None, typer.Option("--env", help="A configured environment: its URL and rules.")
+]
 LockWait = Annotated[
     str, typer.Option("--lock-wait", help="How long to wait for another backout run.")
 ]
@@ -56,52 +72,76 @@ StatementTimeout = Annotated[
 ]
 
 
-def target_of(ctx: typer.Context, database_url: str | None, env: str | None) -> Target:
-    return resolve_target(state(ctx).settings, os.environ, database_url=database_url, env_name=env)
+@dataclass(frozen=True)
+class Connection:
+    """Which database, and which configured environment's rules apply to it."""
+
+    database_url: DatabaseUrl = None
+    env: EnvName = None
 
 
-def run_options(wait: str, timeout: str, retries: int, statement: str | None) -> RunOptions:
-    return RunOptions(
-        lock_wait=parse_duration(wait, option="--lock-wait"),
-        lock_timeout=parse_duration(timeout, option="--lock-timeout"),
-        lock_retries=retries,
-        statement_timeout=parse_duration(statement, option="--statement-timeout")
-        if statement
-        else None,
-    )
+@dataclass(frozen=True)
+class Locks:
+    """How long to wait for another backout run and for table locks, and how often to retry."""
+
+    lock_wait: LockWait = "30s"
+    lock_timeout: LockTimeout = "5s"
+    lock_retries: LockRetries = 5
 
 
-def operator_of(approved_by: str | None, reason: str | None) -> Operator:
-    return Operator(operator_identity(Path.cwd(), os.environ), approved_by, reason)
+@dataclass(frozen=True)
+class Limits(Locks):
+    """The lock options, and how long one statement may run."""
+
+    statement_timeout: StatementTimeout = None
 
 
-def confirmer(yes: bool) -> Confirm:
-    """``--yes``; or, on a terminal, the plan and a typed confirmation; otherwise refuse."""
-
-    def confirm(plan: Plan) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise RefusedError(
-                f"{plan.action} on {plan.target.name} needs confirmation and this is not a "
-                "terminal",
-                hint="pass --yes to confirm",
-            )
-        typer.echo(render.plan_text(plan), err=True)
-        typed = typer.prompt(f"Type {plan.confirm_word} to {plan.action}", err=True)
-        return str(typed).strip() == plan.confirm_word
-
-    return confirm
+# Every parameter becomes keyword-only: a group's required field (no default) may then follow
+# options that have one, and typer passes everything by name anyway.
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 
-def progress(line: str) -> None:
-    typer.echo(line, err=True)
+def option_groups(command: Callable[..., R]) -> Callable[..., R]:
+    """``command`` as typer should see it: each parameter typed with an option dataclass is
+    replaced, in its place, by the dataclass's fields; the command receives the dataclass."""
+    hints = get_type_hints(command, include_extras=True)
+    groups = {
+        name: kind
+        for name, kind in hints.items()
+        if name != "return" and isinstance(kind, type) and dataclasses.is_dataclass(kind)
+    }
+    parameters: list[inspect.Parameter] = []
+    for parameter in inspect.signature(command).parameters.values():
+        if parameter.name in groups:
+            parameters += _fields(groups[parameter.name])
+        else:
+            annotation = hints.get(parameter.name, parameter.annotation)
+            parameters.append(parameter.replace(kind=_KEYWORD, annotation=annotation))
+    names = [p.name for p in parameters]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{command.__name__}: an option group repeats a parameter: {names}")
+
+    @functools.wraps(command)
+    def with_groups(**options: Any) -> R:
+        for name, group in groups.items():
+            fields = dataclasses.fields(group)
+            options[name] = group(**{f.name: options.pop(f.name) for f in fields})
+        return command(**options)
+
+    with_groups.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_groups.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_groups
 
 
-def echo_outcome(outcome: Outcome, *, dry_run: bool, json_output: bool) -> int:
-    """Print the outcome; the exit code: 3 when a smoke check failed after the change."""
-    if json_output:
-        typer.echo(render.to_json(render.outcome_json(outcome, dry_run=dry_run)))
-    else:
-        typer.echo(render.outcome_text(outcome, dry_run=dry_run))
-    return ExitCode.PROBLEMS if any(not r.ok for r in outcome.smoke) else ExitCode.OK
+def _fields(group: type[Any]) -> list[inspect.Parameter]:
+    """The dataclass's fields as keyword parameters, with their ``Annotated`` types and defaults."""
+    hints = get_type_hints(group, include_extras=True)
+    return [
+        inspect.Parameter(
+            f.name,
+            _KEYWORD,
+            default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default,
+            annotation=hints[f.name],
+        )
+        for f in dataclasses.fields(group)
+    ]

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from backout.cli import render
-from backout.cli.app import app, state
-from backout.cli.options import DatabaseUrl, EnvName, JsonFlag, target_of
+from backout.cli.app import state
+from backout.cli.operation import target_of
+from backout.cli.options import Connection, JsonFlag, MigrationArg, option_groups
 from backout.errors import ExitCode
 from backout.operations.staging_check import Checklist, markdown, staging_check
 
 
-@app.command()
+@option_groups
 def check(
     ctx: typer.Context,
-    migration: Annotated[str, typer.Argument(help="Version (004), name or path.")],
-    database_url: DatabaseUrl = None,
-    env: EnvName = None,
+    migration: MigrationArg,
+    *,
+    connection: Connection,
     json_output: JsonFlag = False,
 ) -> int:
     """The staging checklist: applied, indexes valid, constraints probed, triggers enabled, key
     queries within budget, rollback rehearsed, breaking changes. Exit 3 when a check fails."""
     st = state(ctx)
-    checklist = staging_check(st.settings, target_of(ctx, database_url, env), migration, st.cwd)
+    checklist = staging_check(st.settings, target_of(ctx, connection), migration, st.cwd)
     if json_output:
         typer.echo(render.to_json(_json(checklist)))
     else:

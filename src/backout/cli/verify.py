@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from backout.cli import render
-from backout.cli.app import app, state
+from backout.cli.app import state
+from backout.cli.options import JsonFlag
+from backout.config import Settings
 from backout.database.connection import connect, redact
 from backout.database.scratch import scratch_database
 from backout.errors import ExitCode, UsageError
@@ -19,7 +21,6 @@ from backout.migrations.catalog import Entry, project_catalog
 from backout.operations import verify as rehearsal
 
 
-@app.command()
 def verify(
     ctx: typer.Context,
     migrations: Annotated[
@@ -35,19 +36,12 @@ def verify(
             "(default: the embedded PostgreSQL).",
         ),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")
-    ] = False,
+    json_output: JsonFlag = False,
 ) -> int:
     """Apply, roll back and apply again each migration on a scratch database, comparing the
     schema each time. Exit 3 when a rollback leaves something behind or fails."""
     st = state(ctx)
-    catalog = project_catalog(st.settings)
-    if migrations and all_:
-        raise UsageError("give migrations or --all, not both")
-    entries = _chosen(catalog.entries, [catalog.resolve(m, st.cwd) for m in migrations or ()])
-    if not entries:
-        raise UsageError("there are no migrations to verify", hint="`backout status` lists them")
+    entries = _entries(st.settings, st.cwd, migrations or [], every=all_)
     with (
         scratch_database(scratch_database_url) as url,
         connect(url, autocommit=True) as conn,
@@ -60,6 +54,17 @@ def verify(
     else:
         typer.echo(_text(report, where))
     return ExitCode.PROBLEMS if report.failed else ExitCode.OK
+
+
+def _entries(settings: Settings, cwd: Path, migrations: list[str], *, every: bool) -> list[Entry]:
+    """The migrations to verify: those named and the ones before them, or all of them."""
+    catalog = project_catalog(settings)
+    if migrations and every:
+        raise UsageError("give migrations or --all, not both")
+    entries = _chosen(catalog.entries, [catalog.resolve(m, cwd) for m in migrations])
+    if not entries:
+        raise UsageError("there are no migrations to verify", hint="`backout status` lists them")
+    return entries
 
 
 def _chosen(everything: tuple[Entry, ...], named: list[Entry]) -> list[Entry]:

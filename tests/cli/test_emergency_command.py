@@ -18,7 +18,7 @@ from backout.errors import ExitCode
 from tests.helpers import git_commit
 from tests.runner import run
 
-SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
+SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 PASSWORD = "pw-" + uuid.uuid4().hex[:10]
 
 

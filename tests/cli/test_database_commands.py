@@ -19,7 +19,7 @@ from backout.database.lock import LOCK_KEY
 from backout.errors import ExitCode
 from tests.runner import run
 
-SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
+SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""``backout demo``: the emergency procedure end to end on a throwaway set-up."""
+"""``backout demo`` (what ``make demo`` runs): the emergency procedure end to end, on a throwaway
+set-up. The command is here; :mod:`.playbook` plays the incident, :mod:`.sandbox` makes the
+temporary project and database, :mod:`.checks` checks what the emergency left behind."""
 
 from __future__ import annotations
 
@@ -9,10 +11,9 @@ from typing import Annotated
 import typer
 
 from backout.cli import render
-from backout.cli.app import app
+from backout.cli.demo import playbook
 
 
-@app.command()
 def demo(
     json_output: Annotated[
         bool,
@@ -21,8 +22,6 @@ def demo(
 ) -> None:
     """Play an incident on the sample migrations and an embedded PostgreSQL, in a temporary
     folder: apply, then `emergency` on 006, then print the postmortem and the review deadline."""
-    from backout import demo as playbook  # imports backout.cli: only when the demo runs
-
     if not json_output:
         code = playbook.run()
     else:

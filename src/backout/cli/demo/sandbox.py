@@ -1,0 +1,89 @@
+"""Where the demo plays: a temporary copy of the sample migrations made the working directory, a
+git repository in it, and ``DATABASE_URL`` pointing at the embedded server; all undone after."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, LiteralString
+
+import psycopg
+
+from backout.errors import UsageError
+
+# src/backout/cli/demo/ is four levels below the checkout that holds the sample migrations.
+REPOSITORY = Path(__file__).resolve().parents[4]
+ENGINEER = ("Dana On-Call", "dana@example.com")
+
+
+def sample_migrations() -> Path:
+    """The sample migrations: the checkout's ``migrations/`` (``make demo`` runs from one)."""
+    folder = REPOSITORY / "migrations"
+    if not folder.is_dir():
+        raise UsageError(
+            f"the sample migrations are not at {folder}",
+            hint="run the demo from a checkout of backout: make demo",
+        )
+    return folder
+
+
+@contextmanager
+def throwaway_project(samples: Path) -> Iterator[Path]:
+    """A temporary project holding a copy of ``samples``, as the working directory."""
+    with tempfile.TemporaryDirectory(prefix="backout-demo-") as folder, _inside(Path(folder)):
+        project = Path(folder)
+        shutil.copytree(samples, project / "migrations")
+        (project / "backout.toml").write_text('migrations = ["migrations"]\n')
+        yield project
+
+
+@contextmanager
+def database_url(url: str) -> Iterator[None]:
+    """``DATABASE_URL`` set to the embedded server for the commands the demo runs."""
+    before = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = before
+
+
+@contextmanager
+def _inside(folder: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def git_repository(project: Path) -> bool:
+    """Make ``project`` a git repository with one commit; ``False`` when git is missing."""
+    if shutil.which("git") is None:
+        return False
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "config", "user.name", ENGINEER[0])
+    git(project, "config", "user.email", ENGINEER[1])
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--no-verify", "-m", "Add the sample migrations")
+    return True
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=project, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def scalar(conn: psycopg.Connection[Any], query: LiteralString) -> Any:
+    row = conn.execute(query).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,78 @@
+"""What the commands that run something on a database share: the target their connection
+options name, the run options, who operates, the confirmation prompt, progress lines on stderr,
+and printing the outcome."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from backout.cli import render, render_operations
+from backout.cli.app import state
+from backout.cli.options import Connection, Limits, Locks
+from backout.database.connection import Target, parse_duration, resolve_target
+from backout.database.runner import RunOptions
+from backout.errors import ExitCode, RefusedError
+from backout.git import operator_identity
+from backout.operations.approval import Operator
+from backout.operations.operation import Confirm, Outcome, Plan
+
+
+def target_of(ctx: typer.Context, connection: Connection) -> Target:
+    return resolve_target(
+        state(ctx).settings,
+        os.environ,
+        database_url=connection.database_url,
+        env_name=connection.env,
+    )
+
+
+def run_options(locks: Locks) -> RunOptions:
+    statement = locks.statement_timeout if isinstance(locks, Limits) else None
+    return RunOptions(
+        lock_wait=parse_duration(locks.lock_wait, option="--lock-wait"),
+        lock_timeout=parse_duration(locks.lock_timeout, option="--lock-timeout"),
+        lock_retries=locks.lock_retries,
+        statement_timeout=parse_duration(statement, option="--statement-timeout")
+        if statement
+        else None,
+    )
+
+
+def operator_of(approved_by: str | None, reason: str | None) -> Operator:
+    return Operator(operator_identity(Path.cwd(), os.environ), approved_by, reason)
+
+
+def confirmer(yes: bool) -> Confirm:
+    """``--yes``; or, on a terminal, the plan and a typed confirmation; otherwise refuse."""
+
+    def confirm(plan: Plan) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise RefusedError(
+                f"{plan.action} on {plan.target.name} needs confirmation and this is not a "
+                "terminal",
+                hint="pass --yes to confirm",
+            )
+        typer.echo(render_operations.plan_text(plan), err=True)
+        typed = typer.prompt(f"Type {plan.confirm_word} to {plan.action}", err=True)
+        return str(typed).strip() == plan.confirm_word
+
+    return confirm
+
+
+def progress(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def echo_outcome(outcome: Outcome, *, dry_run: bool, json_output: bool) -> int:
+    """Print the outcome; the exit code: 3 when a smoke check failed after the change."""
+    if json_output:
+        typer.echo(render.to_json(render_operations.outcome_json(outcome, dry_run=dry_run)))
+    else:
+        typer.echo(render_operations.outcome_text(outcome, dry_run=dry_run))
+    return ExitCode.PROBLEMS if any(not r.ok for r in outcome.smoke) else ExitCode.OK

@@ -1,0 +1,69 @@
+"""``backout --version``, ``--help`` and ``lint`` start without importing the database driver,
+the database or operations code, GitPython, jinja2, icalendar or PyYAML: each is run in a fresh
+interpreter with ``-X importtime``, which names every module it imports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+HEAVY_PACKAGES = {"psycopg", "psycopg_binary", "psycopg_c", "git", "gitdb", "jinja2", "icalendar"}
+HEAVY_PACKAGES |= {"yaml", "_yaml"}
+HEAVY_MODULES = ("backout.database", "backout.operations")
+
+
+def imported(*args: str, cwd: Path) -> list[str]:
+    """The modules ``python -m backout ARGS`` imports, after checking that it exits 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOUT_")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPOSITORY / "src"), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "backout", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return [line.rsplit("|", 1)[-1].strip() for line in lines[1:]]  # [0] is the header
+
+
+def heavy(modules: list[str]) -> list[str]:
+    return [
+        m
+        for m in modules
+        if m.split(".")[0] in HEAVY_PACKAGES
+        or any(m == h or m.startswith(h + ".") for h in HEAVY_MODULES)
+    ]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(REPOSITORY / "migrations", tmp_path / "migrations")
+    (tmp_path / "backout.toml").write_text('migrations = ["migrations"]\n')
+    return tmp_path
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["lint"]], ids=" ".join)
+def test_starting_imports_no_database_git_or_postmortem_library(
+    args: list[str], project: Path
+) -> None:
+    modules = imported(*args, cwd=project)
+
+    assert "backout.cli" in modules
+    assert heavy(modules) == []
+
+
+def test_the_check_sees_what_a_database_command_imports(project: Path) -> None:
+    modules = imported("rollback", "001", "--print-sql", cwd=project)
+
+    assert {"psycopg", "backout.database", "backout.operations"} <= set(heavy(modules))
