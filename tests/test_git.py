@@ -27,7 +27,9 @@ from backout.git import (
     file_diff_since,
     file_history,
     files_in_folder_on_branches,
+    files_on_branch,
     files_on_branches,
+    new_repository,
     operator_identity,
 )
 from tests.helpers import GIT_EMAIL, GIT_NAME, git_commit, write_tree
@@ -538,3 +540,14 @@ def test_no_other_module_imports_gitpython() -> None:
     }
 
     assert importers == {"git.py"}
+
+
+def test_a_new_repository_commits_every_file_by_its_author(tmp_path: Path) -> None:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "001_a.sql").write_text("SELECT 1;\n")
+    (tmp_path / "README.md").write_text("x\n")
+    assert new_repository(tmp_path, ("Dana On-Call", "dana@example.com"), "first")
+    assert files_on_branch(tmp_path, "main") == ["README.md", "migrations/001_a.sql"]
+    (commit,) = file_history(tmp_path / "migrations" / "001_a.sql")
+    assert commit.author == "Dana On-Call"
+    assert operator_identity(tmp_path, {}) == "Dana On-Call <dana@example.com>"

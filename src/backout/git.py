@@ -387,6 +387,27 @@ def branch_names(root: Path) -> list[str]:
     return done.text.split() if done.returncode == 0 else []
 
 
+def new_repository(folder: Path, author: tuple[str, str], message: str) -> bool:
+    """Make ``folder`` a repository on ``main`` whose first commit, by ``author`` (name, email),
+    holds every file in it; ``False`` when git is not installed."""
+    try:
+        _run(folder, "init", "--quiet", "--initial-branch=main")
+    except GitError:
+        if shutil.which("git") is None:
+            return False
+        raise
+    _run(folder, "config", "user.name", author[0])
+    _run(folder, "config", "user.email", author[1])
+    _run(folder, "add", "--all")
+    _run(folder, "commit", "--quiet", "--no-verify", "-m", message)
+    return True
+
+
+def files_on_branch(root: Path, branch: str) -> list[str]:
+    """Every file committed on ``branch``, as paths from the top of the repository."""
+    return _run(root, "ls-tree", "-r", "--name-only", branch).text.split()
+
+
 def files_on_branches(root: Path, folder: Path) -> dict[str, list[str]]:
     """For each local branch, the names of the files in ``folder`` at its tip (``[]`` when the
     folder is not there); ``{}`` outside a repository."""

@@ -10,7 +10,8 @@ from typing import Any
 
 import psycopg
 
-from backout.cli.demo.sandbox import git, scalar
+from backout import git
+from backout.cli.demo.sandbox import scalar
 from backout.postmortems.front_matter import read_front_matter
 
 Check = tuple[str, bool]
@@ -72,7 +73,7 @@ def _backed_up(project: Path, incident: str) -> Check:
 
 
 def _branch(project: Path, incident: str, committed: list[Path]) -> Check:
-    files = git(project, "ls-tree", "-r", "--name-only", f"incident/{incident}").split()
+    files = git.files_on_branch(project, f"incident/{incident}")
     wanted = {str(path.relative_to(project)) for path in committed}
     return (
         f"branch incident/{incident} holds the postmortem and the stub",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from typing import Any, LiteralString
 
 import psycopg
 
+from backout import git
 from backout.errors import UsageError
 
 # src/backout/cli/demo/ is four levels below the checkout that holds the sample migrations.
@@ -68,20 +68,7 @@ def _inside(folder: Path) -> Iterator[None]:
 
 def git_repository(project: Path) -> bool:
     """Make ``project`` a git repository with one commit; ``False`` when git is missing."""
-    if shutil.which("git") is None:
-        return False
-    git(project, "init", "--quiet", "--initial-branch=main")
-    git(project, "config", "user.name", ENGINEER[0])
-    git(project, "config", "user.email", ENGINEER[1])
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "--no-verify", "-m", "Add the sample migrations")
-    return True
-
-
-def git(project: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=project, check=True, capture_output=True, text=True
-    ).stdout
+    return git.new_repository(project, ENGINEER, "Add the sample migrations")
 
 
 def scalar(conn: psycopg.Connection[Any], query: LiteralString) -> Any:
