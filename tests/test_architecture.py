@@ -1,12 +1,16 @@
 """The package's shape, as the README's map describes it: what each package may import, short
 functions, one module that touches git, no import cycle, and a core that never prints or exits.
 
-Read from the source with :mod:`ast`; nothing is imported or run.
+Read from the source with :mod:`ast`, and checked once for real: every module of a package
+imported in a fresh interpreter loads nothing the map forbids.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +26,21 @@ MAY_NOT_IMPORT = {
     "backout.postmortems": ("backout.database", "backout.operations"),
 }
 """Beyond the rule for every core module: never ``backout.cli``."""
+
+NEVER_LOADED = {
+    "backout.migrations": ("psycopg", "typer", "rich", "git"),
+    "backout.database": ("typer", "rich", "git"),
+}
+"""Third-party packages a package must not load, even through another module."""
+
+# Imports every module of a package in a fresh interpreter; prints the modules then loaded.
+LOADED = """
+import importlib, json, pkgutil, sys
+package = importlib.import_module(sys.argv[1])
+for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+    importlib.import_module(module.name)
+print(json.dumps(sorted(sys.modules)))
+"""
 
 
 def modules() -> dict[str, Path]:
@@ -147,3 +166,20 @@ def test_the_import_graph_has_no_cycle() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def loaded_by(package: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, package], capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize("package", sorted(NEVER_LOADED))
+def test_importing_a_package_loads_nothing_the_map_forbids(package: str) -> None:
+    loaded = loaded_by(package)
+
+    assert any(m.startswith(package + ".") for m in loaded)
+    forbidden = (*MAY_NOT_IMPORT[package], "backout.cli")
+    assert sorted(m for m in loaded if m.startswith(forbidden)) == []
+    assert sorted(m for m in loaded if m.split(".")[0] in NEVER_LOADED[package]) == []
