@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db bench bench-rollback bench-backup bench-postmortems bench-verify clean
+.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-rollback bench-backup bench-postmortems bench-verify clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ pytest: $(STAMP)
 # The database tests only, against BACKOUT_TEST_DATABASE_URL (CI points it at PostgreSQL 15).
 test-db: $(STAMP)
 	$(BIN)/pytest -m db
+
+# The fault suite alone: kill -9, terminated backends, blocking sessions (tests/faults/).
+test-faults: $(STAMP)
+	$(BIN)/pytest -m faults
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -37,6 +37,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+        if "faults" in item.path.parts:
+            item.add_marker(pytest.mark.faults)
 
 
 def _server(config: pytest.Config) -> pg.Server:
