@@ -7,7 +7,7 @@ from pathlib import Path
 
 from backout.errors import RefusedError
 from backout.operations.emergency.model import Produced, Step
-from backout.operations.emergency.procedure import failure_note
+from backout.operations.emergency.procedure import after_commit_failure, failure_note
 from backout.operations.emergency.steps import DRY_RUN, ROLL_BACK
 
 
@@ -19,6 +19,7 @@ def test_the_procedure_follows_the_strategy_in_order() -> None:
     assert names(ROLL_BACK) == [
         "check it is safe",
         "rehearse on a scratch database",
+        "pre-flight",
         "confirm",
         "open the incident",
         "take the migration lock",
@@ -49,9 +50,20 @@ def test_every_step_under_the_lock_names_its_stage_in_the_timeline_when_it_fails
         "take the migration lock": "waiting for the migration lock",
         "back up": "backup",
         "roll back": "rollback",
-        "check the schema": "schema check",
-        "smoke checks": "smoke checks",
     }
+
+
+def test_every_step_after_the_rollback_is_one_a_rerun_can_finish() -> None:
+    after = [s.name for s in ROLL_BACK if s.after_commit]
+    assert after == names(ROLL_BACK)[names(ROLL_BACK).index("roll back") + 1 :]
+
+
+def test_a_failure_after_the_commit_never_says_nothing_was_rolled_back() -> None:
+    said = after_commit_failure("check the schema", RefusedError("canceling statement"))
+    assert said == (
+        "check the schema FAILED after the rollback committed: canceling statement; "
+        "run the same command again to finish the incident"
+    )
 
 
 def test_a_failure_before_the_rollback_says_nothing_was_rolled_back() -> None:

@@ -321,3 +321,19 @@ def journal_clear(conn: psycopg.Connection[Any], key: tuple[str, str, str, str])
 def _ident(table: str) -> sql.Composable:
     """``table`` or ``schema.table`` as a safely quoted identifier."""
     return sql.Identifier(*table.split(".", 1))
+
+
+def incident_rollback(
+    conn: psycopg.Connection[Any], audit_table: str, incident: str
+) -> tuple[int, dict[str, Any]] | None:
+    """The id and details of the successful ``emergency`` rollback of ``incident``, if any."""
+    if not table_exists(conn, audit_table):
+        return None
+    row = conn.execute(
+        sql.SQL(
+            "SELECT id, details FROM {} WHERE action = 'emergency' AND outcome = 'success'"
+            " AND details->>'incident' = %s ORDER BY id DESC LIMIT 1"
+        ).format(_ident(audit_table)),
+        (incident,),
+    ).fetchone()
+    return (int(row[0]), dict(row[1] or {})) if row else None

@@ -70,6 +70,11 @@ CHECKS: Mapping[str, Check] = {
             "the review deadline passed before the postmortem was reviewed",
         ),
         Check(
+            "pm-incomplete",
+            Severity.ERROR,
+            "the emergency stopped before its last step (a re-run of it finishes the incident)",
+        ),
+        Check(
             "pm-no-deadline", Severity.WARNING, "a postmortem awaiting review has no `review_due`"
         ),
         Check("pm-action-overdue", Severity.WARNING, "an open action item is past its due date"),
@@ -169,6 +174,14 @@ def _review(r: Record, now: datetime) -> Iterator[Finding]:
             2,
             "marked not_required without a reason: "
             "use `backout postmortems set-status ID not_required --reason TEXT`",
+        )
+    if pm.review_pending and pm.steps_pending:
+        yield _finding(
+            "pm-incomplete",
+            r,
+            2,
+            f"the emergency stopped before '{pm.steps_pending[0]}': run "
+            f"`backout emergency {pm.migration or 'MIGRATION'}` again to finish the incident",
         )
     # "rolled back" is the key being filled in, whatever its value says.
     if pm.review_pending and pm.review_due is None and r.front.get("rolled_back_at"):

@@ -123,14 +123,14 @@ def parse(text: str, path: Path, branch: str | None) -> Record | Broken | None:
 
 def unfinished_incident(folder: Path, migration: str, environment: str) -> Record | None:
     """The first incident ``emergency`` opened in ``folder`` for ``migration`` on
-    ``environment`` whose rollback never finished (a failure, a killed process): a re-run
-    continues it instead of opening another."""
+    ``environment`` that never finished (its rollback failed or was killed, or a step after
+    the rollback is still pending): a re-run continues it instead of opening another."""
     for record in load(folder).records:
         if (
             record.path.name.startswith("INC-")  # the files emergency names; not hand-made ones
             and record.pm.migration == migration
             and record.pm.environment == environment
-            and not record.front.get("rolled_back_at")
+            and (not record.front.get("rolled_back_at") or record.pm.steps_pending)
         ):
             return record
     return None

@@ -133,6 +133,8 @@ def to_front_matter(pm: Postmortem) -> dict[str, Any]:
         "audit_event": pm.audit_event,
         "rehearsal": pm.rehearsal,
         "schema_check": pm.schema_check,
+        # Only while the emergency is unfinished: a finished incident's file has no such key.
+        **({"steps_pending": list(pm.steps_pending)} if pm.steps_pending else {}),
         "action_items": [_item_front(a) for a in pm.action_items],
         # A new postmortem's history is its opening: a draft, by the operator, when it started.
         "history": [dict(h) for h in pm.history]
@@ -146,7 +148,7 @@ KNOWN_KEYS = (
     *("id", "title", "status", "severity", "environment", "migration", "owner", "reason"),
     *("started_at", "rolled_back_at", "review_due", "review_window_hours", "clock", "time_zone"),
     *("approved_by", "fix_forward", "backup", "backup_waiver", "audit_event", "rehearsal"),
-    *("schema_check", "action_items", "history", "timeline"),
+    *("schema_check", "steps_pending", "action_items", "history", "timeline"),
 )
 """The keys :func:`to_front_matter` writes from the model's fields; any other is ``extra``."""
 
@@ -193,12 +195,17 @@ def from_front_matter(front: Mapping[str, Any]) -> tuple[Postmortem, tuple[Probl
         audit_event=_integer(front.get("audit_event")),
         rehearsal=_optional(front.get("rehearsal")),
         schema_check=_optional(front.get("schema_check")),
+        steps_pending=_texts(front.get("steps_pending")),
         timeline=timeline_from(front),
         action_items=_action_items(front, problems),
         history=history,
         extra={k: v for k, v in front.items() if k not in KNOWN_KEYS},
     )
     return pm, tuple(problems)
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def timeline_from(front: Mapping[str, Any]) -> tuple[Entry, ...]:

@@ -83,6 +83,8 @@ class Postmortem:
     """Whether the rollback passed rehearsal on a scratch database before it ran."""
     schema_check: str | None = None
     """Whether the schema came back to what it was before the migration was applied."""
+    steps_pending: tuple[str, ...] = ()
+    """The emergency's steps not yet completed, in order; empty once it finished."""
     timeline: tuple[Entry, ...] = ()
     action_items: tuple[ActionItem, ...] = ()
     history: tuple[Mapping[str, Any], ...] = ()

@@ -48,7 +48,8 @@ class Completion:
     rolled_back_at: datetime
     review_due: datetime
     audit_event: int | None
-    stub: Path
+    stub: Path | None
+    """The fix-forward stub; None when it could not be written (a re-run writes it)."""
 
 
 @dataclass
@@ -58,28 +59,36 @@ class Incident:
     pm: Postmortem
     path: Path
     templates: Path
+    continued: bool = False
+    """An earlier run opened it; ``pm.steps_pending`` says what that run left to do."""
 
     def note(self, at: datetime, text: str) -> None:
         """Add ``text`` to the timeline at ``at`` and write the file at once."""
         self.pm = self.pm.with_entry(at, text)
+        self.save()
+
+    def save(self) -> None:
         _write(self.path, self.pm, self.templates)
+
+    def pending(self, steps: tuple[str, ...]) -> None:
+        """Record the steps still to do (none: the emergency finished)."""
+        self.pm = replace(self.pm, steps_pending=steps)
+        self.save()
 
     def complete(self, settings: Settings, done: Completion) -> None:
         """The rollback is done: the deadlines, the fix-forward and its action item."""
         rolled_back_at, stub = done.rolled_back_at, done.stub
+        due = action_item_due(rolled_back_at, self.pm.severity, settings.action_item_days)
+        items = self.pm.action_items
+        if stub is not None:
+            items = (ActionItem(f"Write, review and apply {stub.name}", self.pm.owner, due),)
         self.pm = replace(
             self.pm,
             rolled_back_at=rolled_back_at,
             review_due=done.review_due,
-            fix_forward=settings.relative(stub),
+            fix_forward=settings.relative(stub) if stub else self.pm.fix_forward,
             audit_event=done.audit_event,
-            action_items=(
-                ActionItem(
-                    f"Write, review and apply {stub.name}",
-                    self.pm.owner,
-                    action_item_due(rolled_back_at, self.pm.severity, settings.action_item_days),
-                ),
-            ),
+            action_items=items,
         )
 
 
@@ -89,9 +98,8 @@ def open_incident(settings: Settings, opening: Opening, started: datetime) -> In
     folder, name = settings.postmortems, opening.migration.name
     unfinished = unfinished_incident(folder, name, opening.target.name)
     if unfinished is not None:
-        pm = postmortem(settings, opening, unfinished.pm.id, started)
-        pm = replace(pm, timeline=unfinished.pm.timeline)
-        incident = Incident(pm, unfinished.path, settings.templates)
+        pm = carried_over(postmortem(settings, opening, unfinished.pm.id, started), unfinished.pm)
+        incident = Incident(pm, unfinished.path, settings.templates, continued=True)
         incident.note(started, f"re-run by {opening.operator.name} to continue the incident")
         return incident
     taken = taken_incident_ids(settings.root, folder)
@@ -103,6 +111,23 @@ def open_incident(settings: Settings, opening: Opening, started: datetime) -> In
     reason = " ".join(opening.reason.split())
     incident.note(started, f"incident opened by {opening.operator.name}: {reason}")
     return incident
+
+
+def carried_over(pm: Postmortem, earlier: Postmortem) -> Postmortem:
+    """``pm`` for a re-run, keeping what the earlier run recorded of its progress."""
+    return replace(
+        pm,
+        timeline=earlier.timeline,
+        rolled_back_at=earlier.rolled_back_at,
+        review_due=earlier.review_due,
+        fix_forward=earlier.fix_forward,
+        backup=earlier.backup,
+        audit_event=earlier.audit_event,
+        rehearsal=earlier.rehearsal,
+        schema_check=earlier.schema_check,
+        steps_pending=earlier.steps_pending,
+        action_items=earlier.action_items,
+    )
 
 
 def postmortem(

@@ -49,10 +49,23 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Earlier:
+    """A rollback an earlier run of the same incident committed before it was stopped."""
+
+    audit_event: int
+    rolled_back_at: datetime
+    review_due: datetime
+    recorded_schema: tuple[str | None, int] | None
+    """The schema hash recorded at apply time and the number of later migrations, if known."""
+
+
+@dataclass(frozen=True)
 class Produced:
     """What the steps made so far; a step returns one holding only its own fields."""
 
     plan: Plan | None = None
+    earlier: Earlier | None = None
+    """Resuming: the rollback an earlier run committed."""
     scratch_rehearsal: str | None = None
     dry_run_lines: tuple[str, ...] | None = None
     incident: Incident | None = None
@@ -69,7 +82,8 @@ class Produced:
     smoke: tuple[SmokeResult, ...] | None = None
     fix_forward: Path | None = None
     git: BranchCommit | None = None
-    git_warning: str | None = None
+    warning: str | None = None
+    """Something the engineer must know; the procedure goes on."""
 
     def merged(self, made: Produced) -> Produced:
         """These products, with what ``made`` holds added (a step never unsets one)."""
@@ -94,6 +108,16 @@ class Run:
     backup_progress: Progress | None = None
     made: Produced = field(default_factory=Produced)
     completed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    left_undone: list[str] = field(default_factory=list)
+    """Steps that failed after the commit: still pending, for a re-run."""
+    done_earlier: frozenset[str] = frozenset()
+    """Steps after the rollback that an earlier run of this incident completed."""
+
+    @property
+    def committed(self) -> bool:
+        """Whether the rollback has committed (in this run or an earlier one)."""
+        return self.made.rolled_back_at is not None
 
     @property
     def incident(self) -> Incident:
@@ -112,7 +136,10 @@ class Step:
     name: str
     run: Callable[[Run], Produced]
     failure: str | None = None
-    """When it fails: the stage named in the timeline (None: the failure is not noted)."""
+    """When it fails before the commit: the stage named in the timeline (None: not noted)."""
+    after_commit: bool = False
+    """It runs after the rollback: a failure is a warning, and a re-run does it if it is not
+    recorded as done."""
 
 
 @dataclass
@@ -171,5 +198,5 @@ def result_of(run: Run) -> Result:
         scratch_rehearsal=made.scratch_rehearsal,
         schema_check=made.schema_check,
         smoke=list(made.smoke or ()),
-        warnings=warnings + ([made.git_warning] if made.git_warning else []),
+        warnings=warnings + run.warnings,
     )

@@ -18,7 +18,15 @@ from backout.migrations.catalog import project_catalog
 from backout.operations.approval import Operator
 from backout.operations.backup import Progress
 from backout.operations.emergency.incident import Clock
-from backout.operations.emergency.model import SEVERITIES, Request, Result, Run, Step, result_of
+from backout.operations.emergency.model import (
+    SEVERITIES,
+    Produced,
+    Request,
+    Result,
+    Run,
+    Step,
+    result_of,
+)
 from backout.operations.emergency.steps import DRY_RUN, ROLL_BACK
 from backout.operations.operation import Confirm, Context
 from backout.operations.rollback import rollback_statements_of
@@ -48,34 +56,87 @@ def emergency(
         conn = resources.enter_context(connect(target.url, autocommit=True))
         run = Run(ctx, request, catalog, entry, migration, statements, conn, resources, now)
         run.backup_progress = backup_progress
-        for step in DRY_RUN if request.dry_run else ROLL_BACK:
-            perform_step(run, step)
+        run_steps(run, DRY_RUN if request.dry_run else ROLL_BACK)
     return result_of(run)
 
 
+def run_steps(run: Run, steps: tuple[Step, ...]) -> None:
+    """Each step in order. Once the incident is open, the steps still to do are recorded in
+    it after every step, so a re-run knows where this one stopped."""
+    for number, step in enumerate(steps):
+        if not (step.after_commit and step.name in run.done_earlier):
+            perform_step(run, step)
+        rest = steps[number + 1 :]
+        if step.name == "open the incident":
+            run.done_earlier = done_earlier(run, rest)
+        if run.made.incident is not None:
+            later = [s.name for s in rest if s.name not in run.done_earlier]
+            pending = (*run.left_undone, *later)
+            if pending != run.incident.pm.steps_pending:
+                run.incident.pending(pending)
+
+
+def done_earlier(run: Run, rest: tuple[Step, ...]) -> frozenset[str]:
+    """The steps after the commit that an earlier run of this incident completed: those it
+    did not leave pending (none when it recorded nothing)."""
+    pending = set(run.incident.pm.steps_pending)
+    if not run.incident.continued or run.made.earlier is None or not pending:
+        return frozenset()
+    return frozenset(s.name for s in rest if s.after_commit and s.name not in pending)
+
+
 def perform_step(run: Run, step: Step) -> None:
-    """Run ``step``, keep what it made and record that it completed; a failure is noted."""
+    """Run ``step`` and keep what it made. Before the commit a failure is noted under its
+    stage and raised; after the commit it is a warning and the procedure goes on."""
     try:
         made = step.run(run)
-    except BaseException as exc:  # the timeline says what failed, whatever it was
-        if step.failure is not None:
-            run.note(failure_note(step.failure, exc))
+    except Exception as exc:
+        if not (step.after_commit and run.committed):
+            _note_failure(run, step, exc)
+            raise
+        warning = after_commit_failure(step.name, exc)
+        run.note(warning)
+        run.left_undone.append(step.name)
+        made = Produced(warning=warning)
+    except BaseException as exc:  # interrupted: the timeline says where
+        _note_failure(run, step, exc)
         raise
+    else:
+        run.completed.append(step.name)
     run.made = run.made.merged(made)
-    run.completed.append(step.name)
+    if made.warning is not None:
+        run.warnings.append(made.warning)
+
+
+def _note_failure(run: Run, step: Step, exc: BaseException) -> None:
+    if step.after_commit and run.committed:
+        run.note(after_commit_failure(step.name, exc))
+    elif step.failure is not None:
+        run.note(failure_note(step.failure, exc))
+
+
+def after_commit_failure(step: str, exc: BaseException) -> str:
+    """What the timeline and the output say of a step that failed after the rollback committed."""
+    return (
+        f"{step} FAILED after the rollback committed: {_what(exc)}; "
+        "run the same command again to finish the incident"
+    )
 
 
 def failure_note(stage: str, exc: BaseException) -> str:
-    """The timeline entry of a failed stage."""
-    if isinstance(exc, KeyboardInterrupt):
-        what = "interrupted"
-    elif isinstance(exc, BackoutError):
-        what = exc.message
-    else:
-        what = f"internal error: {type(exc).__name__}: {exc}"
+    """The timeline entry of a stage that failed before the rollback committed."""
+    what = _what(exc)
     if stage == "rollback":
         return f"rollback FAILED: {what}"
     return f"{stage} FAILED: {what}; nothing was rolled back"
+
+
+def _what(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, BackoutError):
+        return exc.message
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def _check_request(request: Request) -> None:

@@ -11,16 +11,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from backout import git
-from backout.database.history import last_rollbacks, read_history, table_exists
-from backout.errors import RefusedError
+from backout.database.history import (
+    incident_rollback,
+    last_rollbacks,
+    read_history,
+    table_exists,
+)
+from backout.errors import BackoutError, RefusedError
 from backout.migrations.authoring import create_migration, plan_fix_forward
 from backout.operations.backup import Manifest, plan_backup, write_backup
 from backout.operations.dry_run import dry_run
 from backout.operations.emergency.incident import Completion, Opening, open_incident
-from backout.operations.emergency.model import Produced, Run, Step
+from backout.operations.emergency.model import Earlier, Produced, Run, Step
+from backout.operations.emergency.preflight import preflight
 from backout.operations.operation import (
     Plan,
     approve_and_confirm,
@@ -32,12 +39,41 @@ from backout.operations.operation import (
 from backout.operations.rehearsal import rehearse_quietly
 from backout.operations.rollback import recorded_schema, refuse_changed_rollback
 from backout.operations.verify import restoration
+from backout.postmortems.collection import unfinished_incident
 from backout.postmortems.deadlines import review_due
 
 
 def check_safe(run: Run) -> Produced:
-    """Applied here, not already rolled back, its ROLLBACK section unchanged since."""
+    """Applied here, not already rolled back, its ROLLBACK section unchanged since; or rolled
+    back by an earlier run of an incident that did not finish, which this run continues."""
+    earlier = earlier_commit(run)
+    if earlier is not None:
+        plan = Plan("emergency", run.ctx.target, ((run.migration, run.statements),))
+        return Produced(plan=plan, earlier=earlier)
     return Produced(plan=safety_plan(run))
+
+
+def earlier_commit(run: Run) -> Earlier | None:
+    """The rollback an unfinished incident of this migration committed, if one did."""
+    settings, migration = run.ctx.settings, run.migration
+    unfinished = unfinished_incident(settings.postmortems, migration.name, run.ctx.target.name)
+    if unfinished is None:
+        return None
+    table = settings.history_table(migration.folder)
+    if table_exists(run.conn, table) and (migration.version or "") in read_history(run.conn, table):
+        return None  # applied again since: this is a new rollback
+    found = incident_rollback(run.conn, settings.audit_table, unfinished.pm.id)
+    if found is None:
+        return None
+    audit_event, details = found
+    later = details.get("later_migrations")
+    recorded = (details.get("schema_before"), int(later)) if later is not None else None
+    return Earlier(
+        audit_event,
+        datetime.fromisoformat(str(details["rolled_back_at"])),
+        datetime.fromisoformat(str(details["review_due"])),
+        recorded,
+    )
 
 
 def safety_plan(run: Run) -> Plan:
@@ -79,7 +115,7 @@ def _refuse_not_applied(run: Run, table: str) -> None:
 
 def rehearse(run: Run) -> Produced:
     """The documented rollback on a scratch database first; reported, never blocking."""
-    if not run.request.rehearse:
+    if not run.request.rehearse or run.made.earlier is not None:
         return Produced()
     run.ctx.report("rehearsing the rollback on a scratch database ...")
     outcome = rehearse_quietly(run.ctx.settings, run.migration.name)
@@ -101,18 +137,26 @@ def try_on_the_target(run: Run) -> Produced:
     return Produced(dry_run_lines=tuple(dry_run(run.conn, run.statements)))
 
 
-def confirm(run: Run) -> Produced:
-    """Approval where the environment requires it, then the operator's confirmation."""
-    assert run.made.plan is not None
-    approve_and_confirm(run.ctx, run.made.plan)
+def check_ahead(run: Run) -> Produced:
+    """Pre-flight: what would fail after the commit is refused now, nothing changed."""
+    preflight(run, opening(run))
     return Produced()
 
 
-def open_the_incident(run: Run) -> Produced:
-    """The postmortem first, status draft, timeline started (or the unfinished one continued)."""
-    settings, request = run.ctx.settings, run.request
+def confirm(run: Run) -> Produced:
+    """Approval where the environment requires it, then the operator's confirmation (not when
+    the rollback already committed in an earlier run: nothing is left to confirm)."""
+    assert run.made.plan is not None
+    if run.made.earlier is None:
+        approve_and_confirm(run.ctx, run.made.plan)
+    return Produced()
+
+
+def opening(run: Run) -> Opening:
+    """What the incident's postmortem starts with, from the request."""
+    request = run.request
     waiver = request.backup_waiver if request.no_backup else None
-    opening = Opening(
+    return Opening(
         run.migration,
         run.statements,
         run.ctx.target,
@@ -122,7 +166,12 @@ def open_the_incident(run: Run) -> Produced:
         request.owner,
         waiver,
     )
-    incident = open_incident(settings, opening, run.now())
+
+
+def open_the_incident(run: Run) -> Produced:
+    """The postmortem first, status draft, timeline started (or the unfinished one continued)."""
+    settings = run.ctx.settings
+    incident = open_incident(settings, opening(run), run.now())
     rehearsal = run.made.scratch_rehearsal
     if rehearsal is not None:
         incident.pm = replace(incident.pm, rehearsal=rehearsal)
@@ -133,6 +182,8 @@ def open_the_incident(run: Run) -> Produced:
 
 def take_the_lock(run: Run) -> Produced:
     """The migration lock, the tables, the plan made again under it, the approval audited."""
+    if run.made.earlier is not None:
+        return Produced()
     run.note(f"waiting for the migration lock (up to {run.ctx.options.lock_wait:g} s)")
     asked = time.monotonic()
 
@@ -152,15 +203,14 @@ def take_the_lock(run: Run) -> Produced:
 def back_up(run: Run) -> Produced:
     """What the rollback destroys, copied before it runs (or the written waiver recorded)."""
     settings, request = run.ctx.settings, run.request
+    if run.made.earlier is not None:  # the data is gone: the earlier run's backup holds it
+        recorded = run.incident.pm.backup
+        return Produced(backup_folder=settings.root / recorded if recorded else None)
     if request.no_backup:
         run.note(f"backup waived: {' '.join((request.backup_waiver or '').split())}")
         return Produced()
     folder = settings.backups_folder / run.incident.pm.id
-    if (folder / "manifest.json").exists():
-        run.note(f"backup already taken by an earlier run: {settings.relative(folder)}")
-        return Produced(backup_folder=folder)
-    if folder.exists() and any(folder.iterdir()):
-        folder.rename(folder.with_name(f"{folder.name}.partial-{run.now():%Y%m%dT%H%M%S}"))
+    _keep_earlier_attempt(run, folder)
     plan = plan_backup(run.conn, run.statements)
     for warning in plan.warnings:
         run.note(f"backup: {warning}")
@@ -170,6 +220,17 @@ def back_up(run: Run) -> Produced:
     _note_backup(run, manifest, str(where))
     run.incident.pm = replace(run.incident.pm, backup=str(where))
     return Produced(backup_plan=plan, backup=manifest, backup_folder=folder)
+
+
+def _keep_earlier_attempt(run: Run, folder: Path) -> None:
+    """A backup belongs to the run that rolls back: an earlier run's is kept aside, never
+    reused (the application may have written rows since)."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return
+    kept = folder.with_name(f"{folder.name}.earlier-{run.now():%Y%m%dT%H%M%S}")
+    folder.rename(kept)
+    where = run.ctx.settings.relative(kept)
+    run.note(f"an earlier run's backup kept as {where}; taking a fresh one (the data may differ)")
 
 
 def _note_backup(run: Run, manifest: Manifest, where: str) -> None:
@@ -184,16 +245,18 @@ def _note_backup(run: Run, manifest: Manifest, where: str) -> None:
 def roll_back(run: Run) -> Produced:
     """The rollback SQL, the history row removed and the audit row, in one transaction."""
     settings, migration, runner = run.ctx.settings, run.migration, run.made.runner
+    if run.made.earlier is not None:
+        return _committed_earlier(run, run.made.earlier)
     assert runner is not None
+    recorded = recorded_schema(run.conn, settings, migration)
     step = replace(
         rollback_step(run.ctx, migration, run.statements, "emergency"),
-        late_details=lambda at: _audit_details(run, at),
+        late_details=lambda at: _audit_details(run, at, recorded),
     )
     runner.on_statement = lambda s, rows, ms: run.note(
         f"ran line {s.line}: {_first_words(s.sql)} ({_rows(rows)}, {ms} ms)"
     )
     run.note(f"rolling back {migration.name} ({_count(run.statements)})")
-    recorded = recorded_schema(run.conn, settings, migration)
     ran = runner.run(step)
     run.note(
         f"committed: history row removed and audit event {ran.audit_id} written "
@@ -206,8 +269,22 @@ def roll_back(run: Run) -> Produced:
     )
 
 
-def _audit_details(run: Run, at: datetime) -> dict[str, Any]:
-    """The incident, the backup and the deadline, in the rollback's audit row."""
+def _committed_earlier(run: Run, earlier: Earlier) -> Produced:
+    run.note(
+        f"the rollback committed in an earlier run (audit event {earlier.audit_event}, "
+        f"{earlier.rolled_back_at:%Y-%m-%d %H:%M:%S} UTC): finishing the incident"
+    )
+    return Produced(
+        rolled_back_at=earlier.rolled_back_at,
+        review_due=earlier.review_due,
+        audit_event=earlier.audit_event,
+        recorded_schema=earlier.recorded_schema,
+    )
+
+
+def _audit_details(run: Run, at: datetime, recorded: tuple[str | None, int]) -> dict[str, Any]:
+    """The incident, the backup, the deadline and what a re-run needs to finish, in the
+    rollback's audit row."""
     pm = run.incident.pm
     return {
         "incident": pm.id,
@@ -215,14 +292,18 @@ def _audit_details(run: Run, at: datetime) -> dict[str, Any]:
         "backup_waiver": pm.backup_waiver,
         "rolled_back_at": at.isoformat(),
         "review_due": review_due(at, run.ctx.settings.clock_policy).isoformat(),
+        "schema_before": recorded[0],
+        "later_migrations": recorded[1],
     }
 
 
 def check_the_schema(run: Run) -> Produced:
     """Whether the schema is what it was before the migration was applied."""
-    assert run.made.recorded_schema is not None
-    recorded, later = run.made.recorded_schema
-    check = restoration(run.conn, run.ctx.settings, run.migration, recorded, later)
+    if run.made.recorded_schema is None:
+        check = "not checked: the schema recorded when it was applied is not known here"
+    else:
+        recorded, later = run.made.recorded_schema
+        check = restoration(run.conn, run.ctx.settings, run.migration, recorded, later)
     run.incident.pm = replace(run.incident.pm, schema_check=check)
     run.note(f"schema check: {check}")
     return Produced(schema_check=check)
@@ -245,13 +326,30 @@ def release_the_lock(run: Run) -> Produced:
 
 def write_the_stub(run: Run) -> Produced:
     """The fix-forward migration to write next (the original file is never edited)."""
-    settings = run.ctx.settings
-    stub = plan_fix_forward(
-        run.catalog, run.entry, run.incident.pm.id, templates=settings.templates
-    )
-    path = create_migration(stub)
-    run.note(f"fix-forward stub written: {settings.relative(stub.path)}")
+    settings, incident = run.ctx.settings, run.incident
+    path = _existing_stub(run)
+    if path is None:
+        stub = plan_fix_forward(
+            run.catalog, run.entry, incident.pm.id, templates=settings.templates
+        )
+        path = create_migration(stub)
+        run.note(f"fix-forward stub written: {settings.relative(path)}")
+    incident.pm = replace(incident.pm, fix_forward=str(settings.relative(path)))
+    incident.save()
     return Produced(fix_forward=path)
+
+
+def _existing_stub(run: Run) -> Path | None:
+    """The stub an earlier run of this incident wrote, if there is one."""
+    incident_id = run.incident.pm.id
+    for entry in run.catalog.in_folder(run.entry.folder):
+        try:
+            found = entry.read()
+        except BackoutError:
+            continue
+        if found.is_stub and found.header_value("Incident") == incident_id:
+            return found.path
+    return None
 
 
 def complete_the_postmortem(run: Run) -> Produced:
@@ -259,7 +357,6 @@ def complete_the_postmortem(run: Run) -> Produced:
     made = run.made
     assert made.rolled_back_at is not None
     assert made.review_due is not None
-    assert made.fix_forward is not None
     done = Completion(made.rolled_back_at, made.review_due, made.audit_event, made.fix_forward)
     run.incident.complete(run.ctx.settings, done)
     run.note(f"postmortem ready for review; review due {made.review_due:%Y-%m-%d %H:%M} UTC")
@@ -270,18 +367,17 @@ def record_in_git(run: Run) -> Produced:
     """The postmortem and the stub committed on ``incident/<id>``; the checkout left alone."""
     if run.request.no_git:
         return Produced()
-    assert run.made.fix_forward is not None
-    incident = run.incident
+    incident, stub = run.incident, run.made.fix_forward
     branch = f"incident/{incident.pm.id}"
     message = f"{incident.pm.id}: postmortem draft and fix-forward stub for {run.migration.name}"
-    files = [incident.path, run.made.fix_forward]
+    files = [incident.path, *([stub] if stub is not None else [])]
     try:
         commit = git.commit_files_on_branch(run.ctx.settings.root, files, branch, message)
     except git.GitError as exc:  # the rollback is done: say so, never undo it for git
-        return Produced(git_warning=f"not committed on {branch}: {exc}")
+        return Produced(warning=f"not committed on {branch}: {exc}")
     if commit is None:
         return Produced(
-            git_warning="not a git repository: the postmortem and the stub are not committed"
+            warning="not a git repository: the postmortem and the stub are not committed"
         )
     return Produced(git=commit)
 
@@ -304,18 +400,19 @@ DRY_RUN: tuple[Step, ...] = (
 ROLL_BACK: tuple[Step, ...] = (
     Step("check it is safe", check_safe),
     Step("rehearse on a scratch database", rehearse),
+    Step("pre-flight", check_ahead),
     Step("confirm", confirm),
     Step("open the incident", open_the_incident),
     Step("take the migration lock", take_the_lock, failure="waiting for the migration lock"),
     Step("back up", back_up, failure="backup"),
     Step("roll back", roll_back, failure="rollback"),
-    Step("check the schema", check_the_schema, failure="schema check"),
-    Step("smoke checks", smoke_checks, failure="smoke checks"),
-    Step("release the lock", release_the_lock),
-    Step("write the fix-forward stub", write_the_stub),
-    Step("complete the postmortem", complete_the_postmortem),
-    Step("record in git", record_in_git),
-    Step("log the decision", log_the_decision),
+    Step("check the schema", check_the_schema, after_commit=True),
+    Step("smoke checks", smoke_checks, after_commit=True),
+    Step("release the lock", release_the_lock, after_commit=True),
+    Step("write the fix-forward stub", write_the_stub, after_commit=True),
+    Step("complete the postmortem", complete_the_postmortem, after_commit=True),
+    Step("record in git", record_in_git, after_commit=True),
+    Step("log the decision", log_the_decision, after_commit=True),
 )
 """The emergency procedure, in the strategy's order."""
 
