@@ -20,7 +20,6 @@ import psycopg
 from backout import git
 from backout.errors import BackoutError, RefusedError
 from backout.migrations.authoring import plan_fix_forward
-from backout.operations.backup import BackupPlan, plan_backup
 from backout.operations.emergency.incident import Opening, postmortem
 from backout.operations.emergency.model import Run
 from backout.postmortems.file import render_postmortem
@@ -28,16 +27,15 @@ from backout.postmortems.file import render_postmortem
 PROVISIONAL_ID = "INC-19700101-01"
 """The incident id the templates are tried with: the real one is chosen when it opens."""
 ROOM_MARGIN = 1.2
-"""The backup folder must have this much more room than the tables' size on disk."""
+"""The backup folder must have this much more room than the tables' size on disk (as the
+planner's statistics know it: a table never vacuumed or analysed may count for less)."""
 
 
-def preflight(run: Run, opening: Opening) -> BackupPlan | None:
-    """Refuse, with nothing changed, what would fail after the rollback commits; return the
-    backup plan it read (None when the backup is waived)."""
+def preflight(run: Run, opening: Opening) -> None:
+    """Refuse, with nothing changed, what would fail after the rollback commits."""
     problems = [*_templates(run, opening), *_folders(run)]
-    backup = None if run.request.no_backup else plan_backup(run.conn, run.statements)
-    if backup is not None:
-        problems += _room(run, backup)
+    if not run.request.no_backup:
+        problems += _room(run)
     if not run.request.no_git:
         problems += _git_state(run)
     if problems:
@@ -45,7 +43,6 @@ def preflight(run: Run, opening: Opening) -> BackupPlan | None:
             f"pre-flight: {problems[0]}",
             hint="nothing was changed; fix it and run the same command again",
         )
-    return backup
 
 
 def _templates(run: Run, opening: Opening) -> Iterator[str]:
@@ -87,11 +84,12 @@ def _nearest_existing(folder: Path) -> Path:
     return folder
 
 
-def _room(run: Run, backup: BackupPlan) -> Iterator[str]:
+def _room(run: Run) -> Iterator[str]:
     folder = _nearest_existing(run.ctx.settings.backups_folder)
-    if not folder.is_dir():
+    tables = {loss.target for s in run.statements for loss in s.data_loss if loss.target}
+    if not folder.is_dir() or not tables:
         return
-    needed = round(sum(_size(run.conn, item.table) for item in backup.items) * ROOM_MARGIN)
+    needed = round(_size_on_disk(run.conn, sorted(tables)) * ROOM_MARGIN)
     free = shutil.disk_usage(folder).free
     if needed > free:
         yield (
@@ -100,13 +98,14 @@ def _room(run: Run, backup: BackupPlan) -> Iterator[str]:
         )
 
 
-def _size(conn: psycopg.Connection[Any], table: str) -> int:
-    """The table's size on disk; 0 when it cannot be read now (the backup will tell)."""
-    try:
-        row = conn.execute("SELECT pg_relation_size(to_regclass(%s))", (table,)).fetchone()
-    except psycopg.Error:
-        return 0
-    return int(row[0]) if row and row[0] is not None else 0
+def _size_on_disk(conn: psycopg.Connection[Any], tables: list[str]) -> int:
+    """The tables' size from the catalog's statistics: no lock taken, so never a wait."""
+    row = conn.execute(
+        "SELECT coalesce(sum(c.relpages::bigint), 0) * current_setting('block_size')::bigint"
+        " FROM pg_class c WHERE c.oid = ANY (SELECT to_regclass(t) FROM unnest(%s::text[]) t)",
+        (tables,),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _git_state(run: Run) -> Iterator[str]:
