@@ -169,12 +169,19 @@ def version_lock(folder: Path, *, wait: float = LOCK_WAIT) -> Iterator[None]:
 
     ``flock`` on the folder itself: no lock file is left behind, and the kernel lets go when
     the process dies. Waits at most ``wait`` seconds (exit 5 after). Where there is no
-    ``flock`` (Windows), only the ``O_EXCL`` creation and the re-check after it hold.
+    ``flock`` (Windows, a file system without locks), only the ``O_EXCL`` creation and the
+    re-check after it hold.
     """
     if sys.platform == "win32":
         yield
         return
-    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise BackoutError(
+            f"cannot read the migrations folder {folder}: {exc.strerror}",
+            hint="check the path and its permissions",
+        ) from None
     try:
         _lock(descriptor, folder, wait)
         yield
@@ -195,6 +202,8 @@ def _lock(descriptor: int, folder: Path, wait: float) -> None:
                     hint="try again; if it persists, look for a stuck backout process",
                 ) from None
             time.sleep(0.005)
+        except OSError:
+            return  # no locks on this file system: the O_EXCL creation and its re-check hold
 
 
 def _folder_entries(folder: Path) -> tuple[Entry, ...]:
