@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from backout.errors import ExitCode, FileExistsRefusal, UsageError
+from backout.errors import BackoutError, ExitCode, FileExistsRefusal, LockTimeoutError, UsageError
+from backout.migrations import authoring
 from backout.migrations.authoring import (
     create_migration,
     new_migration,
+    plan_fix_forward,
     plan_new_migration,
     snake_case,
 )
@@ -162,3 +164,96 @@ def test_a_folder_in_the_way_of_the_new_file_is_refused(root: Path) -> None:
 
     assert caught.value.path == root / "migrations" / "007_add_widgets.sql"
     assert list((root / "migrations" / "007_add_widgets.sql").iterdir()) == []
+
+
+def test_a_version_taken_after_planning_moves_the_new_file_to_the_next(root: Path) -> None:
+    folder = root / "migrations"
+    plan = plan_new_migration(discover(root, (folder,)), folder, "add widgets")
+    write_migrations(folder, "007_add_gadgets.sql")  # another branch's 007, checked out meanwhile
+
+    path = create_migration(plan)
+
+    assert path == folder / "008_add_widgets.sql"
+    assert path.read_text().startswith("-- Migration: 008_add_widgets.sql\n")
+    assert not plan.path.exists()
+    assert (folder / "007_add_gadgets.sql").read_text() == "SELECT 1;\n"
+
+
+def test_a_version_taken_while_the_file_is_written_moves_it_to_the_next(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = root / "migrations"
+    real_write = authoring.write_exclusively
+
+    def racing(path: Path, content: str) -> None:
+        if path.name.startswith("007_"):  # something that takes no lock writes a 007 too
+            (folder / "007_add_gadgets.sql").write_text("SELECT 1;\n")
+        real_write(path, content)
+
+    monkeypatch.setattr(authoring, "write_exclusively", racing)
+
+    plan = new_migration(settings_for(root, "migrations"), "add widgets", cwd=root)
+
+    assert plan.path == folder / "008_add_widgets.sql"
+    assert sorted(p.name for p in folder.iterdir())[-2:] == [
+        "007_add_gadgets.sql",
+        "008_add_widgets.sql",
+    ]
+    assert plan.path.read_text().startswith("-- Migration: 008_add_widgets.sql\n")
+
+
+def test_a_fix_forward_stub_whose_version_was_taken_takes_the_next(root: Path) -> None:
+    folder = root / "migrations"
+    catalog = discover(root, (folder,))
+    stub = plan_fix_forward(catalog, catalog.resolve("006", root), "INC-2026-0001")
+    new_migration(settings_for(root, "migrations"), "add widgets", cwd=root)  # takes 007
+
+    path = create_migration(stub)
+
+    assert path == folder / "008_fix_step_6.sql"
+    assert path.read_text().startswith("-- Migration: 008_fix_step_6.sql\n")
+
+
+def test_choosing_a_version_waits_for_the_folder_lock_and_gives_up_with_exit_5(
+    root: Path,
+) -> None:
+    folder = root / "migrations"
+
+    with (
+        authoring.version_lock(folder),
+        pytest.raises(LockTimeoutError) as caught,
+        authoring.version_lock(folder, wait=0.05),
+    ):
+        pass  # pragma: no cover
+
+    assert caught.value.exit_code == ExitCode.LOCKED
+    assert str(caught.value) == (
+        f"another backout has been choosing a version in {folder} for 0.05 s; "
+        "try again; if it persists, look for a stuck backout process"
+    )
+    with authoring.version_lock(folder, wait=0.05):  # released: taken at once
+        pass
+
+
+def test_the_folder_lock_leaves_no_file_behind(root: Path) -> None:
+    before = sorted((root / "migrations").iterdir())
+
+    new_migration(settings_for(root, "migrations"), "add widgets", cwd=root)
+
+    assert sorted((root / "migrations").iterdir()) == sorted(
+        [*before, root / "migrations" / "007_add_widgets.sql"]
+    )
+
+
+def test_a_file_where_the_folder_should_be_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    (root / "db").write_text("not a folder\n")
+
+    with pytest.raises(BackoutError) as caught:
+        new_migration(settings_for(root, "db"), "create jobs", cwd=root)
+
+    assert caught.value.exit_code == ExitCode.FAILED
+    assert str(caught.value) == (
+        f"cannot create the migrations folder {root / 'db'}: File exists; "
+        "check the path and its permissions"
+    )

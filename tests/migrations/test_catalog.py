@@ -9,10 +9,17 @@ import pytest
 from backout.errors import (
     AmbiguousMigrationError,
     ConfigError,
+    ExitCode,
     UnknownMigrationError,
     UsageError,
 )
-from backout.migrations.catalog import Catalog, choose_folder, discover
+from backout.migrations.catalog import (
+    Catalog,
+    DuplicateVersionError,
+    choose_folder,
+    discover,
+    executable_catalog,
+)
 from tests.helpers import settings_for, write_migrations, write_tree
 
 IMPACT = "004_alter_events_add_impact_score"
@@ -202,3 +209,81 @@ def test_a_folder_flag_naming_an_unconfigured_folder_is_a_usage_error(root: Path
         choose_folder(settings_for(root, "migrations"), Path("db"), cwd=root)
 
     assert str(caught.value) == "db is not a configured migrations folder; use one of: migrations"
+
+
+def test_files_sharing_a_version_in_a_folder_are_found_by_number(root: Path) -> None:
+    write_migrations(root / "migrations", "010_add_widgets.sql", "0010_add_gadgets.sql")
+    write_migrations(root / SERVICE, "001_create_idempotency_keys.sql")
+
+    groups = catalog_of(root, "migrations", SERVICE).duplicates()
+
+    assert [[e.name for e in group] for group in groups] == [
+        ["0010_add_gadgets", "010_add_markets_index", "010_add_widgets"]
+    ]
+
+
+def test_a_catalog_with_a_duplicate_version_is_refused_naming_the_files_and_the_fix(
+    root: Path,
+) -> None:
+    write_migrations(root / "migrations", "010_add_widgets.sql")
+    catalog = catalog_of(root, "migrations")
+
+    with pytest.raises(DuplicateVersionError) as caught:
+        catalog.refuse_duplicates()
+
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert str(caught.value) == (
+        "migrations/010_add_markets_index.sql and migrations/010_add_widgets.sql share version "
+        "010; nothing was run; give the one not applied yet (`backout status` shows which) the "
+        "next free version: rename it to 011_<description>.sql and change its `-- Migration:` line"
+    )
+    assert caught.value.paths == (
+        root / "migrations" / "010_add_markets_index.sql",
+        root / "migrations" / "010_add_widgets.sql",
+    )
+
+
+def test_three_files_of_one_version_are_all_named(root: Path) -> None:
+    write_migrations(root / "migrations", "001_a.sql", "001_b.sql")
+
+    with pytest.raises(DuplicateVersionError) as caught:
+        catalog_of(root, "migrations").refuse_duplicates()
+
+    assert caught.value.message == (
+        "migrations/001_a.sql, migrations/001_b.sql and migrations/001_create_jobs.sql share "
+        "version 001; nothing was run"
+    )
+
+
+def test_duplicates_are_refused_only_in_the_folders_asked_about(root: Path) -> None:
+    write_migrations(root / SERVICE, "001_a.sql", "001_b.sql")
+    catalog = catalog_of(root, "migrations", SERVICE)
+
+    assert catalog.refuse_duplicates([root / "migrations"]) is catalog
+    with pytest.raises(DuplicateVersionError):
+        catalog.refuse_duplicates([root / SERVICE])
+    with pytest.raises(DuplicateVersionError):
+        executable_catalog(settings_for(root, "migrations", SERVICE))
+
+
+def test_the_same_version_in_two_folders_is_no_duplicate(root: Path) -> None:
+    write_migrations(root / SERVICE, "001_create_idempotency_keys.sql")
+    catalog = catalog_of(root, "migrations", SERVICE)
+
+    assert catalog.duplicates() == []
+    assert catalog.refuse_duplicates() is catalog
+
+
+def test_a_bare_version_two_files_of_one_folder_share_names_the_duplicate(root: Path) -> None:
+    write_migrations(root / "migrations", "010_add_widgets.sql")
+
+    with pytest.raises(DuplicateVersionError) as caught:
+        catalog_of(root, "migrations").resolve("010", cwd=root)
+
+    assert caught.value.message.endswith("share version 010; nothing was run")
+
+
+def test_the_next_version_keeps_the_width_of_timestamp_versions(root: Path) -> None:
+    write_migrations(root / "stamped", "20260115093000_add_widgets.sql", "001_first.sql")
+
+    assert catalog_of(root, "stamped").next_version(root / "stamped") == "20260115093001"

@@ -69,6 +69,14 @@ def status_text(states: Sequence[MigrationStatus], display: Display) -> str:
 
 
 def _status_detail(s: MigrationStatus) -> str:
+    detail = _applied_detail(s)
+    if s.shares_version:
+        shared = f"{', '.join(s.shares_version)} also has version {s.version}: renumber one"
+        detail = f"{detail}; {shared}" if detail else shared
+    return detail
+
+
+def _applied_detail(s: MigrationStatus) -> str:
     if s.applied is not None:
         when = f"{s.applied.applied_at:%Y-%m-%d %H:%M} UTC by {s.applied.applied_by or '?'}"
         if s.state is State.MODIFIED:

@@ -62,6 +62,7 @@ def _entries(settings: Settings, cwd: Path, migrations: list[str], *, every: boo
     if migrations and every:
         raise UsageError("give migrations or --all, not both")
     entries = _chosen(catalog.entries, [catalog.resolve(m, cwd) for m in migrations])
+    catalog.refuse_duplicates(dict.fromkeys(e.folder for e in entries))
     if not entries:
         raise UsageError("there are no migrations to verify", hint="`backout status` lists them")
     return entries

@@ -1,9 +1,12 @@
 """The history tables (``schema_migrations``), the audit trail and the statement journal.
 
-``schema_migrations`` has exactly the strategy's columns plus two nullable ones
+``schema_migrations`` has the strategy's columns plus three nullable ones
 (``rollback_checksum``: the rollback section's SHA-256 when the migration was applied;
-``execution_ms``). Each migrations folder has its own history table, so two folders that both
-start at 001 never collide (:meth:`backout.config.Settings.history_table`).
+``execution_ms``; ``schema_before``). Its text columns have no length limit (the strategy's
+``version VARCHAR(10)`` cannot hold a timestamp version); a table an earlier backout made is
+upgraded in place the first time a change takes the migration lock (:func:`ensure_history`).
+Each migrations folder has its own history table, so two folders that both start at 001 never
+collide (:meth:`backout.config.Settings.history_table`).
 
 The audit table (``backout_audit_event`` by default) is append-only: a trigger refuses
 ``UPDATE``, ``DELETE`` and ``TRUNCATE``. The journal records which statements of a
@@ -73,25 +76,28 @@ class RolledBack:
     incident: str | None = None
 
 
+UNBOUNDED = ("version", "name", "applied_by")
+"""History columns the strategy's DDL bounded (``VARCHAR(10)``, ``VARCHAR(255)``) that hold
+any length now: any version lint accepts (14-digit timestamps and longer), name and operator."""
+
+
 def ensure_history(conn: psycopg.Connection[Any], table: str) -> None:
-    """Create a history table when it does not exist (the strategy's DDL, three extra columns);
-    add ``schema_before`` to a table an earlier backout made."""
+    """Create a history table when it does not exist (the strategy's columns, unbounded where
+    they held text, and three extra columns); upgrade a table an earlier backout made.
+
+    Called under the migration lock, before anything is recorded in the table.
+    """
     if table_exists(conn, table):
-        if not column_exists(conn, table, "schema_before"):
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS schema_before VARCHAR(64)").format(
-                    _ident(table)
-                )
-            )
-        return  # no DDL, and no lock on the catalog, on every run
+        upgrade_history(conn, table)
+        return
     conn.execute(
         sql.SQL(
             """
             CREATE TABLE IF NOT EXISTS {} (
-              version VARCHAR(10) PRIMARY KEY,
-              name VARCHAR(255) NOT NULL,
+              version TEXT PRIMARY KEY,
+              name TEXT NOT NULL,
               applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
-              applied_by VARCHAR(255),
+              applied_by TEXT,
               checksum VARCHAR(64),
               rollback_checksum VARCHAR(64),
               execution_ms INTEGER,
@@ -100,6 +106,32 @@ def ensure_history(conn: psycopg.Connection[Any], table: str) -> None:
             """
         ).format(_ident(table))
     )
+
+
+def upgrade_history(conn: psycopg.Connection[Any], table: str) -> None:
+    """Bring an existing history table to today's columns, in place, keeping its rows.
+
+    Adds ``schema_before`` and widens the bounded text columns to ``TEXT`` (``VARCHAR`` to
+    ``TEXT`` rewrites neither the table nor its primary key). Reads the catalog only when there
+    is nothing to change: no DDL, and no lock on the table, on every run.
+    """
+    changes: list[sql.Composable] = []
+    if not column_exists(conn, table, "schema_before"):
+        changes.append(sql.SQL("ADD COLUMN IF NOT EXISTS schema_before VARCHAR(64)"))
+    for column in bounded_columns(conn, table):
+        changes.append(sql.SQL("ALTER COLUMN {} TYPE TEXT").format(sql.Identifier(column)))
+    if changes:
+        conn.execute(sql.SQL("ALTER TABLE {} ").format(_ident(table)) + sql.SQL(", ").join(changes))
+
+
+def bounded_columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    """The columns of :data:`UNBOUNDED` that still have a length limit in ``table``."""
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = ANY(%s)"
+        " AND NOT attisdropped AND atttypid <> 'text'::regtype ORDER BY attnum",
+        (table, list(UNBOUNDED)),
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def ensure_audit(conn: psycopg.Connection[Any], table: str) -> None:

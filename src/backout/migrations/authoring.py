@@ -2,22 +2,49 @@
 
 :func:`plan_new_migration` is pure: it decides the file name and renders the template.
 :func:`create_migration` writes the file, refusing to overwrite anything.
+
+A version is taken atomically: the folder is locked (``flock`` on the folder itself, so nothing is
+left behind and a killed process lets go) while the next version is chosen and its file created,
+so two ``backout new`` started together, or ``new`` and an emergency writing its fix-forward stub,
+never write two files with one version. Exclusivity is on the version, not the file name: a file
+of the same version written by something else meanwhile moves the new one to the next version.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import time
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from backout.config import Settings
-from backout.errors import FileExistsRefusal, UsageError
-from backout.migrations.catalog import Catalog, Entry, choose_folder, project_catalog
+from backout.errors import BackoutError, FileExistsRefusal, LockTimeoutError, UsageError
+from backout.migrations.catalog import (
+    Catalog,
+    Entry,
+    choose_folder,
+    discover,
+    next_version,
+    project_catalog,
+)
 from backout.migrations.file import STUB_MARKER
 from backout.templating import MIGRATION_TEMPLATE, render
 
+if sys.platform != "win32":
+    import fcntl
+
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+LOCK_WAIT = 10.0
+"""Seconds ``backout new`` waits for another one choosing a version in the same folder."""
+CLAIM_ATTEMPTS = 20
+"""How many versions a new file tries when others keep taking them before it is written."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +55,10 @@ class NewMigration:
     version: str
     description: str
     content: str
+    at_version: Callable[[str], NewMigration] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """The same migration planned at another version (when its version is taken)."""
 
 
 def snake_case(description: str) -> str:
@@ -59,11 +90,10 @@ def plan_new_migration(
                 f"{catalog.display(entry.path)} already has the description {slug!r}",
                 hint="choose a description that says what this migration does",
             )
-    version = catalog.next_version(folder)
-    filename = f"{version}_{slug}.sql"
-    content = render(
-        MIGRATION_TEMPLATE,
-        {
+
+    def at(version: str) -> NewMigration:
+        filename = f"{version}_{slug}.sql"
+        context = {
             "filename": filename,
             "version": version,
             "description": slug,
@@ -71,21 +101,121 @@ def plan_new_migration(
             "phase": phase,
             "checklist": checklist,
             "section": slug.replace("_", " ").upper(),
-        },
-        templates,
-    )
-    return NewMigration(path=folder / filename, version=version, description=slug, content=content)
+        }
+        content = render(MIGRATION_TEMPLATE, context, templates)
+        return NewMigration(folder / filename, version, slug, content, at)
+
+    return at(catalog.next_version(folder))
 
 
 def create_migration(plan: NewMigration) -> Path:
-    """Write the planned file; refuse when it exists."""
-    plan.path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the planned file under its folder's lock; refuse when the file exists.
+
+    When another file has taken its version since it was planned, it is written at the next
+    free version instead (the returned path says where).
+    """
+    folder = make_folder(plan.path.parent)
+    with version_lock(folder):
+        return claim(plan).path
+
+
+def claim(plan: NewMigration) -> NewMigration:
+    """Write ``plan`` at a version no other file of its folder has; the folder must be locked.
+
+    The file is created with ``O_EXCL``; when a file of the same version appears meanwhile
+    (written by something that does not take the lock), the new one moves to the next version.
+    """
+    for _ in range(CLAIM_ATTEMPTS):
+        if _sharing(plan) and plan.at_version is not None:
+            plan = plan.at_version(next_version(_folder_entries(plan.path.parent)))
+        write_exclusively(plan.path, plan.content)
+        if not _sharing(plan):
+            return plan
+        plan.path.unlink()  # a file of this version appeared while it was written
+    raise BackoutError(
+        f"no free version in {plan.path.parent}: files with new versions keep appearing",
+        hint="run `backout new` again once whatever writes them is done",
+    )
+
+
+def write_exclusively(path: Path, content: str) -> None:
+    """Create ``path`` with ``content``; refuse (never overwrite) when it exists."""
     try:
-        with plan.path.open("x", encoding="utf-8", newline="\n") as handle:
-            handle.write(plan.content)
+        with path.open("x", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
     except FileExistsError:
-        raise FileExistsRefusal(plan.path) from None
-    return plan.path
+        raise FileExistsRefusal(path) from None
+    except OSError as exc:
+        raise BackoutError(
+            f"cannot write {path}: {exc.strerror}", hint="check the folder's permissions"
+        ) from None
+
+
+def make_folder(folder: Path) -> Path:
+    """``folder``, created when missing; an error naming it when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackoutError(
+            f"cannot create the migrations folder {folder}: {exc.strerror}",
+            hint="check the path and its permissions",
+        ) from None
+    return folder
+
+
+@contextmanager
+def version_lock(folder: Path, *, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Exclusive use of ``folder``'s versions while one is chosen and its file created.
+
+    ``flock`` on the folder itself: no lock file is left behind, and the kernel lets go when
+    the process dies. Waits at most ``wait`` seconds (exit 5 after). Where there is no
+    ``flock`` (Windows, a file system without locks), only the ``O_EXCL`` creation and the
+    re-check after it hold.
+    """
+    if sys.platform == "win32":
+        yield
+        return
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise BackoutError(
+            f"cannot read the migrations folder {folder}: {exc.strerror}",
+            hint="check the path and its permissions",
+        ) from None
+    try:
+        _lock(descriptor, folder, wait)
+        yield
+    finally:
+        os.close(descriptor)  # closing the descriptor releases the lock
+
+
+def _lock(descriptor: int, folder: Path, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"another backout has been choosing a version in {folder} for {wait:g} s",
+                    hint="try again; if it persists, look for a stuck backout process",
+                ) from None
+            time.sleep(0.005)
+        except OSError:
+            return  # no locks on this file system: the O_EXCL creation and its re-check hold
+
+
+def _folder_entries(folder: Path) -> tuple[Entry, ...]:
+    return discover(folder, (folder,), must_exist=False).entries
+
+
+def _sharing(plan: NewMigration) -> bool:
+    """Whether another file of ``plan``'s folder has its version (the same number)."""
+    number = int(plan.version)
+    return any(
+        e.number == number and e.path != plan.path for e in _folder_entries(plan.path.parent)
+    )
 
 
 def new_migration(
@@ -98,17 +228,17 @@ def new_migration(
     checklist: str = "TODO",
 ) -> NewMigration:
     """``backout new``: plan the next migration in the chosen folder and write it."""
-    target = choose_folder(settings, folder, cwd)
-    plan = plan_new_migration(
-        project_catalog(settings, must_exist=False),
-        target,
-        description,
-        phase=phase,
-        checklist=checklist,
-        templates=settings.templates,
-    )
-    create_migration(plan)
-    return plan
+    target = make_folder(choose_folder(settings, folder, cwd))
+    with version_lock(target):  # the version is chosen and its file written by one at a time
+        plan = plan_new_migration(
+            project_catalog(settings, must_exist=False),
+            target,
+            description,
+            phase=phase,
+            checklist=checklist,
+            templates=settings.templates,
+        )
+        return claim(plan)
 
 
 FIX_FORWARD_TEMPLATE = "fix_forward.sql.j2"
@@ -130,11 +260,10 @@ def plan_fix_forward(
     slug = f"fix_{superseded.description}"
     if slug in taken:
         slug = f"{slug}_{incident.lower().replace('-', '_')}"
-    version = catalog.next_version(superseded.folder)
-    filename = f"{version}_{slug}.sql"
-    content = render(
-        FIX_FORWARD_TEMPLATE,
-        {
+
+    def at(version: str) -> NewMigration:
+        filename = f"{version}_{slug}.sql"
+        context = {
             "filename": filename,
             "incident": incident,
             "supersedes": superseded.name,
@@ -142,9 +271,8 @@ def plan_fix_forward(
             "checklist": "TODO",
             "section": f"FIX FORWARD: {superseded.description.replace('_', ' ').upper()}",
             "stub_marker": STUB_MARKER,
-        },
-        templates,
-    )
-    return NewMigration(
-        path=superseded.folder / filename, version=version, description=slug, content=content
-    )
+        }
+        content = render(FIX_FORWARD_TEMPLATE, context, templates)
+        return NewMigration(superseded.folder / filename, version, slug, content, at)
+
+    return at(catalog.next_version(superseded.folder))

@@ -78,10 +78,23 @@ class Catalog:
 
     def next_version(self, folder: Path) -> str:
         """The version the next migration in ``folder`` gets: one more than the highest."""
-        entries = [e for e in self.in_folder(folder) if e.version is not None]
-        highest = max((e.number or 0 for e in entries), default=0)
-        width = max([3, *(len(e.version or "") for e in entries)])
-        return str(highest + 1).zfill(width)
+        return next_version(self.in_folder(folder))
+
+    def duplicates(self, folders: Iterable[Path] | None = None) -> list[tuple[Entry, ...]]:
+        """The groups of files that share a version in one folder (of ``folders``, else all)."""
+        chosen = self.folders if folders is None else tuple(folders)
+        return [group for folder in chosen for group in duplicate_versions(self.in_folder(folder))]
+
+    def refuse_duplicates(self, folders: Iterable[Path] | None = None) -> Catalog:
+        """This catalog, when no two files share a version in one of ``folders`` (else all).
+
+        Every command that runs a migration's SQL asks first: a history row names a migration
+        by version, so with two files of one version backout cannot tell which one it means.
+        """
+        found = self.duplicates(folders)
+        if found:
+            raise DuplicateVersionError(self, found[0])
+        return self
 
     def _resolve_path(self, reference: str, cwd: Path) -> Entry:
         candidate = (cwd / reference).resolve()
@@ -118,6 +131,8 @@ class Catalog:
             matches = [e for e in pool if ref in (e.name, e.description)]
         if len(matches) == 1:
             return matches[0]
+        if ref.isdigit() and len({e.folder for e in matches}) == 1:
+            raise DuplicateVersionError(self, tuple(matches))
         if matches:
             raise AmbiguousMigrationError(reference, [self.display(e.path) for e in matches])
         raise UnknownMigrationError(reference, suggestions=self._suggest(ref, folders))
@@ -130,6 +145,40 @@ class Catalog:
         started = [n for n in names if n.startswith(ref)] if len(ref) >= 3 else []
         close = difflib.get_close_matches(ref, names, n=3, cutoff=0.75)
         return list(dict.fromkeys(names[c].name for c in [*started, *close]))[:3]
+
+
+class DuplicateVersionError(UsageError):
+    """Two or more files with one version in a migrations folder (exit 2): nothing runs."""
+
+    def __init__(self, catalog: Catalog, group: tuple[Entry, ...]) -> None:
+        shown = [catalog.display(e.path) for e in group]
+        both = " and ".join([", ".join(shown[:-1]), shown[-1]])
+        free = catalog.next_version(group[0].folder)
+        super().__init__(
+            f"{both} share version {group[0].version}; nothing was run",
+            hint="give the one not applied yet (`backout status` shows which) the next free "
+            f"version: rename it to {free}_<description>.sql and change its `-- Migration:` line",
+        )
+        self.paths = tuple(e.path for e in group)
+
+
+def next_version(entries: Iterable[Entry]) -> str:
+    """One more than the highest version of ``entries``, as wide as the widest (at least 3)."""
+    versions = [e.version for e in entries if e.version is not None]
+    highest = max((int(v) for v in versions), default=0)
+    width = max([3, *(len(v) for v in versions)])
+    return str(highest + 1).zfill(width)
+
+
+def duplicate_versions(entries: Iterable[Entry]) -> list[tuple[Entry, ...]]:
+    """The groups of ``entries`` (one folder's) that share a version number, in version order."""
+    by_number: dict[int, list[Entry]] = {}
+    for entry in entries:
+        if entry.number is not None:
+            by_number.setdefault(entry.number, []).append(entry)
+    return [
+        tuple(sorted(group, key=_order)) for _, group in sorted(by_number.items()) if len(group) > 1
+    ]
 
 
 def discover(root: Path, folders: Sequence[Path], *, must_exist: bool = True) -> Catalog:
@@ -199,6 +248,12 @@ def _display(root: Path, path: Path) -> str:
 def project_catalog(settings: Settings, *, must_exist: bool = True) -> Catalog:
     """The catalog of the configured migration folders."""
     return discover(settings.root, settings.migrations, must_exist=must_exist)
+
+
+def executable_catalog(settings: Settings) -> Catalog:
+    """The catalog of a command that runs migrations from every configured folder: refused (a
+    :class:`DuplicateVersionError`) when two files share a version in one of them."""
+    return project_catalog(settings).refuse_duplicates()
 
 
 def choose_folder(settings: Settings, folder: Path | None, cwd: Path) -> Path:

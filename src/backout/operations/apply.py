@@ -21,7 +21,7 @@ from backout.database.connection import Target
 from backout.database.history import Applied, record_applied
 from backout.database.runner import Reporter, Runner, RunOptions, Step
 from backout.errors import RefusedError
-from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.catalog import Catalog, Entry, executable_catalog
 from backout.migrations.file import MigrationFile
 from backout.migrations.statements import Statement
 from backout.operations.approval import Operator
@@ -55,7 +55,7 @@ def apply(
 ) -> Outcome:
     """Apply pending migrations in order, each in its own transaction with its history row."""
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
-    catalog = project_catalog(settings)
+    catalog = executable_catalog(settings)
     limit = catalog.resolve(to, cwd or settings.root) if to else None
     operation = _Apply(settings, catalog, target, limit, reapply)
     return perform(ctx, operation, dry_run=dry_run, skip_rehearsal=skip_rehearsal)
@@ -74,7 +74,7 @@ def baseline(
 ) -> Outcome:
     """Mark pending migrations as applied without running them (a database migrated by hand)."""
     ctx = Context(settings, target, operator, options or RunOptions(), confirm)
-    catalog = project_catalog(settings)
+    catalog = executable_catalog(settings)
     limit = catalog.resolve(to, cwd or settings.root) if to else None
     return perform(ctx, _Baseline(settings, catalog, target, limit), dry_run=dry_run)
 

@@ -56,6 +56,7 @@ def rollback(
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(reference, cwd or settings.root)
+    catalog.refuse_duplicates([entry.folder])
     operation = _Rollback(settings, catalog, target, entry, rollback_file, use_current_rollback)
     return perform(ctx, operation, dry_run=dry_run, skip_rehearsal=skip_rehearsal)
 

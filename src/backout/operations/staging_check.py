@@ -59,7 +59,9 @@ class Checklist:
 
 def staging_check(settings: Settings, target: Target, reference: str, cwd: Any = None) -> Checklist:
     """The checklist of ``reference`` on ``target``."""
-    entry = project_catalog(settings).resolve(reference, cwd or settings.root)
+    catalog = project_catalog(settings)
+    entry = catalog.resolve(reference, cwd or settings.root)
+    catalog.refuse_duplicates([entry.folder])
     migration = entry.read()
     checklist = Checklist(migration.name, target.name)
     verdicts = rehearse(settings, [migration.name])

@@ -48,6 +48,8 @@ class MigrationStatus:
     """The file's checksum now, or the recorded one when the file is missing."""
     changes: tuple[Commit, ...] = ()
     """For a modified migration: the commits that changed its file since it was applied."""
+    shares_version: tuple[str, ...] = ()
+    """The other files of its folder with the same version (commands that run SQL refuse)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
         for m in f.migrations:
             if m.version is None:
                 continue
-            rows.append(_state_of(f, m, f.applied.get(m.version)))
+            rows.append(_state_of(f, m, _row_of(f, m)))
         for version, applied in f.applied.items():
             if version not in on_disk:
                 rows.append(
@@ -87,6 +89,15 @@ def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
                 )
         result.extend(sorted(rows, key=lambda s: (int(s.version), s.name)))
     return result
+
+
+def _row_of(f: FolderHistory, m: MigrationFile) -> Applied | None:
+    """``m``'s history row; not when the row names another file that has the same version."""
+    applied = f.applied.get(m.version or "")
+    if applied is None or applied.name == m.name:
+        return applied
+    shared = any(o.name == applied.name and o.version == m.version for o in f.migrations)
+    return None if shared else applied
 
 
 def _state_of(f: FolderHistory, m: MigrationFile, applied: Applied | None) -> MigrationStatus:
@@ -109,6 +120,9 @@ def _state_of(f: FolderHistory, m: MigrationFile, applied: Applied | None) -> Mi
         rolled_back=rolled_back,
         migration=m,
         checksum=m.checksum,
+        shares_version=tuple(
+            o.path.name for o in f.migrations if o is not m and o.number == m.number
+        ),
     )
 
 

@@ -50,6 +50,7 @@ def emergency(
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(request.reference, cwd or settings.root)
+    catalog.refuse_duplicates([entry.folder])
     migration = entry.read()
     statements = rollback_statements_of(migration, request.rollback_file, missing=UsageError)
     with ExitStack() as resources:
