@@ -18,11 +18,11 @@ from backout.config import Settings, load_settings
 from backout.database.connection import Target
 from backout.database.runner import StatementFailedError
 from backout.errors import ExitCode, MalformedMigrationError, UsageError
+from backout.migrations.catalog import project_catalog
 from backout.operations import emergency as procedure
 from backout.operations.apply import apply
 from backout.operations.rollback import rollback
 from backout.operations.verify import verify
-from backout.migrations.catalog import project_catalog
 from tests.runner import run
 from tests.sample_project import ME, write
 
@@ -230,7 +230,8 @@ def test_a_failing_statement_inside_a_wrapper_rolls_back_the_statements_before_i
 ) -> None:
     add_d(
         project,
-        "begin work;\nALTER TABLE t DROP COLUMN d;\nSELECT 1 / 0;\ncommit work;\nWARNING: deletes t.d, back up.",
+        "begin work;\nALTER TABLE t DROP COLUMN d;\nSELECT 1 / 0;\ncommit work;\n"
+        "WARNING: deletes t.d, back up.",
     )
     target = Target(database_url)
     apply(settings, target, ME)
