@@ -274,6 +274,6 @@ def test_show_and_its_json_say_the_wrapper_is_not_sent() -> None:
     assert data["wrapper"]["begin_line"] == 6
     assert data["wrapper"]["commit_line"] == 8
     assert data["wrapper"]["sent"] is False
-    assert data["rollback"]["wrapper"]["begin_line"] == 11
+    assert data["rollback_wrapper"]["begin_line"] == 11
     assert [s["sql"] for s in data["rollback"]["statements"]] == ["DROP TABLE jobs"]
     assert parse(f"{HEADER}CREATE TABLE jobs (id int);\n{ROLLBACK}").wrapper is None

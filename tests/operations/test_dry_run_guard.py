@@ -55,3 +55,26 @@ def test_a_dry_run_without_transaction_control_still_rolls_everything_back(
 
     assert lines == ["ok      line 1: ALTER TABLE t DROP COLUMN d", "ok      line 2: DELETE FROM t"]
     assert conn.execute("SELECT d FROM t").fetchall() == [("kept",)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CALL drop_d()",
+        "DO $$ BEGIN ALTER TABLE t DROP COLUMN d; COMMIT; END $$",
+    ],
+    ids=["procedure", "do-block"],
+)
+def test_a_procedure_or_do_block_that_commits_cannot_commit_a_dry_run(
+    conn: psycopg.Connection[Any], sql: str
+) -> None:
+    conn.execute("CREATE TABLE t (id int, d text); INSERT INTO t VALUES (1, 'kept')")
+    conn.execute(
+        "CREATE PROCEDURE drop_d() LANGUAGE plpgsql AS "
+        "$$ BEGIN ALTER TABLE t DROP COLUMN d; COMMIT; END $$"
+    )
+
+    lines = dry_run(conn, split(sql))
+
+    assert lines[0].startswith("FAILED  line 1: invalid transaction termination")
+    assert conn.execute("SELECT d FROM t").fetchall() == [("kept",)]
