@@ -122,16 +122,17 @@ def test_parse_problems_become_findings_with_their_lines() -> None:
     ]
 
 
-def test_non_transactional_statements_and_transaction_control_are_warnings() -> None:
+def test_non_transactional_statements_are_warnings_and_a_wrapper_around_one_is_an_error() -> None:
+    # Issue 10 changed this: transaction control was a warning; it is refused now, and a
+    # BEGIN ... COMMIT around a statement that cannot run in a transaction is refused too.
     body = "BEGIN;\nCREATE INDEX CONCURRENTLY i ON jobs (id);\nCOMMIT;\n"
     rollback = "-- ROLLBACK\n--   DROP INDEX CONCURRENTLY i;\n"
 
     findings = lint([migration(body=body, rollback=rollback)])
 
     assert [(f.rule, f.severity, f.line) for f in findings] == [
-        ("transaction-control", Severity.WARNING, 6),
         ("non-transactional", Severity.WARNING, 7),
-        ("transaction-control", Severity.WARNING, 8),
+        ("transaction-control", Severity.ERROR, 7),
         ("non-transactional", Severity.WARNING, 11),
     ]
 

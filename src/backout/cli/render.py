@@ -15,6 +15,7 @@ from typing import Any
 from backout.migrations.file import MigrationFile
 from backout.migrations.lint import Finding, Report, Severity
 from backout.migrations.statements import Flag, Statement
+from backout.migrations.transaction_control import Wrapper
 
 Display = Callable[[Path], str]
 
@@ -32,11 +33,13 @@ def migration_json(m: MigrationFile, display: Display) -> dict[str, Any]:
         "folder": display(m.folder),
         "header": dict(m.header),
         "statements": [statement_json(s) for s in m.statements],
+        "wrapper": wrapper_json(m.wrapper),
         "rollback": {
             "statements": [statement_json(s) for s in m.rollback.statements],
             "notes": list(m.rollback.notes),
             "source": m.rollback.source,
         },
+        "rollback_wrapper": wrapper_json(m.rollback.wrapper),
         "rollback_path": display(m.rollback.path) if m.rollback.path else None,
         "checksum": m.checksum,
         "rollback_checksum": m.rollback.checksum,
@@ -49,6 +52,14 @@ def migration_json(m: MigrationFile, display: Display) -> dict[str, Any]:
 
 def statement_json(s: Statement) -> dict[str, Any]:
     return {"sql": s.sql, "line": s.line}
+
+
+def wrapper_json(wrapper: Wrapper | None) -> dict[str, Any] | None:
+    """The ``BEGIN ... COMMIT`` around a section (not sent), or ``None``."""
+    if wrapper is None:
+        return None
+    begin, commit = wrapper.lines
+    return {"begin_line": begin, "commit_line": commit, "sent": False, "note": wrapper.describe()}
 
 
 def _flags_json(m: MigrationFile) -> list[dict[str, Any]]:
@@ -72,7 +83,7 @@ def _detail(s: Statement, flag: Flag) -> str:
         return ", ".join(loss.describe() for loss in s.data_loss)
     if flag is Flag.NON_TRANSACTIONAL:
         return s.non_transactional_reason or s.kind
-    return s.sql.split()[0].upper()
+    return s.transaction_control or s.sql.split()[0].upper()
 
 
 def migration_text(m: MigrationFile, display: Display) -> str:
@@ -84,7 +95,7 @@ def migration_text(m: MigrationFile, display: Display) -> str:
     width = max((len(k) for k in m.header), default=0)
     out += [f"  {k.ljust(width)}  {v}" for k, v in m.header.items()] or ["  (none)"]
     out += ["", f"Forward SQL ({_count(m.statements)})"]
-    out += statements_text(m.statements) or ["  (none)"]
+    out += _wrapper_text(m.wrapper) + (statements_text(m.statements) or ["  (none)"])
     out.append("")
     rollback = m.rollback
     if not rollback.found:
@@ -95,6 +106,7 @@ def migration_text(m: MigrationFile, display: Display) -> str:
             f"Rollback SQL ({_count(rollback.statements)}; {rollback.source} in {where} at line "
             f"{rollback.line}; exactly what would run, in order)"
         )
+        out += _wrapper_text(rollback.wrapper)
         out += statements_text(rollback.statements) or ["  (no statement)"]
     if rollback.notes:
         out += ["", "Rollback notes"]
@@ -103,6 +115,10 @@ def migration_text(m: MigrationFile, display: Display) -> str:
         out += ["", "Problems (see `backout lint`)"]
         out += [f"  line {p.line}: {p.code}: {p.message}" for p in m.all_problems]
     return "\n".join(out)
+
+
+def _wrapper_text(wrapper: Wrapper | None) -> list[str]:
+    return [] if wrapper is None else [f"  note: {wrapper.describe()}"]
 
 
 def _count(statements: tuple[Statement, ...]) -> str:

@@ -253,9 +253,15 @@ def _unmark(text: str) -> str:
     return text
 
 
+# Statements whose first word alone would too often start a note ("Prepare the workers").
+_TWO_WORD_STATEMENTS = re.compile(r"\s*prepare\s+transaction\b", re.IGNORECASE)
+
+
 def _starts_statement(text: str) -> bool:
     word = re.match(r"\s*([A-Za-z]+)", text)
-    return bool(word) and word.group(1).upper() in STATEMENT_KEYWORDS  # type: ignore[union-attr]
+    if word and word.group(1).upper() in STATEMENT_KEYWORDS:
+        return True
+    return _TWO_WORD_STATEMENTS.match(text) is not None
 
 
 def _ends_statement(text: str) -> bool:

@@ -31,6 +31,7 @@ from backout.migrations.statements import (
     meta_command_problems,
     split,
 )
+from backout.migrations.transaction_control import Wrapper, unwrap
 
 NAME_PATTERN = re.compile(r"^(?P<version>\d{3,})_(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 _LOOSE_VERSION = re.compile(r"^(?P<version>\d+)")
@@ -62,6 +63,8 @@ class MigrationFile:
     """The forward section's comment lines (documentation, data-preservation notes)."""
     problems: tuple[Problem, ...] = field(default=())
     """What backout cannot accept in the forward section (syntax, psql meta-commands, ...)."""
+    wrapper: Wrapper | None = None
+    """The ``BEGIN; ... COMMIT;`` around the whole forward section, taken off ``statements``."""
 
     @property
     def number(self) -> int | None:
@@ -124,6 +127,7 @@ def parse_migration(
         checksum=hashlib.sha256(data).hexdigest(),
         comments=forward.comments,
         problems=tuple(sorted(forward.problems, key=lambda p: p.line)),
+        wrapper=forward.wrapper,
     )
 
 
@@ -146,8 +150,10 @@ class _Forward:
     statements: tuple[Statement, ...]
     comments: tuple[str, ...]
     problems: list[Problem]
-    """Meta-command problems, those finding the rollback revealed, then a syntax error; in
-    that order, which sorting by line keeps for problems on the same line."""
+    """Meta-command problems, those finding the rollback revealed, then a syntax error or
+    transaction control; in that order, which sorting by line keeps for problems on the same
+    line."""
+    wrapper: Wrapper | None = None
 
 
 def _forward_section(source: MigrationText, found: Found) -> _Forward:
@@ -168,7 +174,9 @@ def _forward_section(source: MigrationText, found: Found) -> _Forward:
         for line, kind in zip(forward_lines, kinds, strict=True)
         if kind is LineKind.COMMENT
     )
-    return _Forward(statements, comments, problems)
+    section = unwrap(statements)
+    problems.extend(section.problems)
+    return _Forward(section.statements, comments, problems, section.wrapper)
 
 
 def read_migration(

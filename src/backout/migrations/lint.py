@@ -25,7 +25,7 @@ from backout.migrations.catalog import (
     project_catalog,
 )
 from backout.migrations.file import NAME_PATTERN, REQUIRED_HEADER, STUB_MARKER, MigrationFile
-from backout.migrations.statements import Flag, Statement
+from backout.migrations.statements import Flag, Problem, Statement
 
 
 class Severity(StrEnum):
@@ -96,7 +96,11 @@ RULES: dict[str, Rule] = {
             "a destructive change without a documented data-preservation note",
         ),
         Rule("non-transactional", Severity.WARNING, "a statement that cannot run in a transaction"),
-        Rule("transaction-control", Severity.WARNING, "BEGIN/COMMIT inside a migration"),
+        Rule(
+            "transaction-control",
+            Severity.ERROR,
+            "COMMIT, ROLLBACK, SAVEPOINT... in a section (only one BEGIN ... COMMIT around it)",
+        ),
     )
 }
 
@@ -219,11 +223,16 @@ def check_header(m: MigrationFile) -> Iterator[Finding]:
 
 
 def check_problems(m: MigrationFile) -> Iterator[Finding]:
-    """What parsing found: syntax errors, meta-commands, unreadable rollback text."""
+    """What parsing found: syntax errors, meta-commands, unreadable rollback text, transaction
+    control."""
     for problem in m.all_problems:
-        in_sibling = problem in m.rollback.problems and m.rollback.path not in (None, m.path)
-        file = m.rollback.path if in_sibling and m.rollback.path else m.path
-        yield finding(problem.code, file, problem.line, problem.message)
+        yield _problem_finding(m, problem)
+
+
+def _problem_finding(m: MigrationFile, problem: Problem) -> Finding:
+    in_sibling = problem in m.rollback.problems and m.rollback.path not in (None, m.path)
+    file = m.rollback.path if in_sibling and m.rollback.path else m.path
+    return finding(problem.code, file, problem.line, problem.message)
 
 
 def check_stub(m: MigrationFile) -> Iterator[Finding]:
@@ -307,14 +316,42 @@ def _flag_findings(file: Path, statements: Sequence[Statement]) -> Iterator[Find
                 "runs it on its own, so a failure can leave a half-done change; keep it in a "
                 "migration of its own",
             )
-        if statement.has(Flag.TRANSACTION_CONTROL):
-            yield finding(
-                "transaction-control",
-                file,
-                statement.line,
-                f"{statement.sql.split()[0].upper()} inside a migration: backout runs each "
-                "migration in a transaction of its own; remove it",
-            )
+
+
+REFUSED_BY_APPLY = frozenset(
+    {
+        "name-format",
+        "forward-empty",
+        "sql-syntax",
+        "psql-meta-command",
+        "transaction-control",
+        "rollback-unparseable",
+        "rollback-unterminated",
+        "rollback-uncommented",
+    }
+)
+"""The lint errors ``apply`` refuses a migration for: a bad name, nothing (or nothing PostgreSQL
+accepts) to run, transaction control, a rollback section it could not run. Policy errors (a
+missing rollback, header or data-loss note) stay lint's business."""
+
+
+def refusals(m: MigrationFile, *, forward: bool) -> list[Finding]:
+    """Why running ``m`` cannot be right, in lint's words: for ``apply`` (``forward``) the
+    findings in :data:`REFUSED_BY_APPLY`; for a rollback, its rollback section's problems."""
+    if not forward:
+        return [_problem_finding(m, p) for p in m.rollback.problems]
+    return [f for f in lint_file(m) if f.rule in REFUSED_BY_APPLY]
+
+
+def require_runnable(m: MigrationFile, *, forward: bool) -> None:
+    """Raise :class:`MalformedMigrationError` for the first of :func:`refusals`, naming the file
+    and the line: what every command that runs ``m``'s SQL refuses before running anything."""
+    refused = refusals(m, forward=forward)
+    if refused:
+        first = refused[0]
+        raise MalformedMigrationError(
+            first.file, f"{first.rule}: {first.message} (run `backout lint`)", line=first.line
+        )
 
 
 def check_versions(migrations: Sequence[Versioned]) -> Iterator[Finding]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +39,7 @@ from backout.migrations.statements import (
     meta_command_problems,
     split,
 )
+from backout.migrations.transaction_control import Wrapper, unwrap
 
 COMMENT_BLOCK = "comment-block"
 SIBLING_FILE = "sibling-file"
@@ -59,6 +60,8 @@ class Rollback:
     problems: tuple[Problem, ...] = ()
     text: str = ""
     """The section exactly as written, for checksums and diffs."""
+    wrapper: Wrapper | None = None
+    """The ``BEGIN; ... COMMIT;`` around the whole section, taken off ``statements``."""
 
     @property
     def found(self) -> bool:
@@ -133,12 +136,26 @@ class RollbackSource(Protocol):
 def find_rollback(
     migration: MigrationText, sources: Sequence[RollbackSource] | None = None
 ) -> Found:
-    """Try each source in order; the first that finds a rollback wins."""
+    """Try each source in order; the first that finds a rollback wins.
+
+    Whatever the source, a ``BEGIN; ... COMMIT;`` around the whole section is taken off its
+    statements, and any other transaction control is one of its problems.
+    """
     for source in SOURCES if sources is None else sources:
         found = source.find(migration)
         if found is not None:
-            return found
+            return replace(found, rollback=_unwrapped(found.rollback))
     return Found(NO_ROLLBACK)
+
+
+def _unwrapped(rollback: Rollback) -> Rollback:
+    section = unwrap(rollback.statements)
+    if section.wrapper is None and not section.problems:
+        return rollback
+    problems = tuple(sorted((*rollback.problems, *section.problems), key=lambda p: p.line))
+    return replace(
+        rollback, statements=section.statements, wrapper=section.wrapper, problems=problems
+    )
 
 
 def sibling_names(migration: Path, sources: Sequence[RollbackSource] | None = None) -> list[str]:

@@ -27,7 +27,8 @@ class Flag(StrEnum):
     DESTROYS_DATA = "destroys-data"
     """It drops, truncates, deletes or rewrites data."""
     TRANSACTION_CONTROL = "transaction-control"
-    """BEGIN, COMMIT, ROLLBACK, SAVEPOINT: backout manages transactions itself."""
+    """BEGIN, COMMIT, ROLLBACK, SAVEPOINT, SET TRANSACTION...: backout manages transactions
+    itself (:mod:`backout.migrations.transaction_control` says which are accepted)."""
 
 
 class LossKind(StrEnum):
@@ -88,6 +89,10 @@ class Statement:
     non_transactional_reason: str | None = None
     added_columns: tuple[tuple[str, str], ...] = ()
     """``(table, column)`` for each column an ``ALTER TABLE ... ADD COLUMN`` adds."""
+    transaction_control: str | None = None
+    """For transaction control, what it does in SQL words: ``BEGIN``, ``COMMIT``, ``COMMIT AND
+    CHAIN``, ``SAVEPOINT``, ``SET TRANSACTION``... (``END`` is ``COMMIT``, ``ABORT`` is
+    ``ROLLBACK``); ``BEGIN`` or ``START TRANSACTION`` with transaction modes say so."""
     node_kind: str | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -145,7 +150,9 @@ _HARMLESS = frozenset(
     "CREATE INSERT COMMENT GRANT REVOKE SELECT SET RESET DO CALL LOCK REFRESH NOTIFY COPY "
     "SECURITY IMPORT DISCARD VALUES TABLE".split()
 )
-_SUSPECT = re.compile(r"concurrently|database|tablespace|subscription|conflict", re.IGNORECASE)
+_SUSPECT = re.compile(
+    r"concurrently|database|tablespace|subscription|conflict|transaction", re.IGNORECASE
+)
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -164,7 +171,8 @@ def describe(sql: str, line: int) -> Statement:
     loss = _data_loss(kind, node)
     if loss:
         flags.add(Flag.DESTROYS_DATA)
-    if kind == "TransactionStmt":
+    control = _transaction_control(kind, node)
+    if control:
         flags.add(Flag.TRANSACTION_CONTROL)
     return Statement(
         sql=sql,
@@ -174,6 +182,7 @@ def describe(sql: str, line: int) -> Statement:
         data_loss=loss,
         non_transactional_reason=reason,
         added_columns=_added_columns(kind, node),
+        transaction_control=control,
         node_kind=kind,
     )
 
@@ -262,6 +271,36 @@ def _non_transactional(kind: str, node: Node) -> str | None:
             if cmd.get("subtype") == "AT_DetachPartition" and detach.get("concurrent"):
                 return "DETACH PARTITION CONCURRENTLY"
     return _NEVER_IN_TRANSACTION.get(kind)
+
+
+_TRANSACTION_WORDS = {
+    "TRANS_STMT_BEGIN": "BEGIN",
+    "TRANS_STMT_START": "START TRANSACTION",
+    "TRANS_STMT_COMMIT": "COMMIT",
+    "TRANS_STMT_ROLLBACK": "ROLLBACK",
+    "TRANS_STMT_SAVEPOINT": "SAVEPOINT",
+    "TRANS_STMT_RELEASE": "RELEASE SAVEPOINT",
+    "TRANS_STMT_ROLLBACK_TO": "ROLLBACK TO SAVEPOINT",
+    "TRANS_STMT_PREPARE": "PREPARE TRANSACTION",
+    "TRANS_STMT_COMMIT_PREPARED": "COMMIT PREPARED",
+    "TRANS_STMT_ROLLBACK_PREPARED": "ROLLBACK PREPARED",
+}
+# SET names that set the current transaction's (or the session's default) characteristics.
+_SET_TRANSACTION = frozenset({"TRANSACTION", "TRANSACTION SNAPSHOT", "SESSION CHARACTERISTICS"})
+
+
+def _transaction_control(kind: str, node: Node) -> str | None:
+    """What a transaction-control statement does, in SQL words; ``None`` for any other."""
+    if kind == "VariableSetStmt" and node.get("name") in _SET_TRANSACTION:
+        return f"SET {node['name']}"
+    if kind != "TransactionStmt":
+        return None
+    words = _TRANSACTION_WORDS.get(str(node.get("kind")), "transaction control")
+    if node.get("chain"):
+        words += " AND CHAIN"
+    if node.get("options"):
+        words += " with transaction modes"
+    return words
 
 
 _DROPS_DATA = {

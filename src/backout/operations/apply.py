@@ -93,6 +93,8 @@ class _Apply:
 
     def plan(self, conn: psycopg.Connection[Any]) -> Plan:
         states = read_states(self.settings, self.catalog, conn)
+        for unversioned in (e for e in self.catalog.entries if e.version is None):
+            require_clean(unversioned.read(), forward=True)  # lint's name-format: never applied
         _refuse_modified(self.settings, states)
         allowed = {self.catalog.resolve(r, self.settings.root).path for r in self.reapply}
         steps = []

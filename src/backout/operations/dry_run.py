@@ -14,10 +14,16 @@ import psycopg
 
 from backout.database.connection import DatabaseError, first_line
 from backout.migrations.statements import Statement
+from backout.migrations.transaction_control import refuse_transaction_control
 
 
 def dry_run(conn: psycopg.Connection[Any], statements: Sequence[Statement]) -> list[str]:
-    """One line per statement, ``ok`` or ``FAILED`` with the server's message; nothing kept."""
+    """One line per statement, ``ok`` or ``FAILED`` with the server's message; nothing kept.
+
+    Transaction control (a ``COMMIT`` would end the transaction that is always rolled back)
+    is refused before anything runs, whatever the caller checked before.
+    """
+    refuse_transaction_control(statements)
     lines = []
     try:
         with conn.transaction(force_rollback=True):

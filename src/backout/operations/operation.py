@@ -23,8 +23,9 @@ from backout.database.connection import Target, connect
 from backout.database.history import AuditEvent, ensure_audit, ensure_history, remove_applied
 from backout.database.lock import migration_lock
 from backout.database.runner import Reporter, Runner, RunOptions, Step
-from backout.errors import MalformedMigrationError, RefusedError
+from backout.errors import RefusedError
 from backout.migrations.file import MigrationFile
+from backout.migrations.lint import require_runnable
 from backout.migrations.statements import Statement
 from backout.operations.approval import Operator, audit_approval, check_approval
 from backout.operations.rehearsal import gate
@@ -235,10 +236,10 @@ def log_decision(ctx: Context, verb: str, names: Sequence[str]) -> None:
 
 
 def require_clean(migration: MigrationFile, *, forward: bool) -> None:
-    """Refuse a migration whose forward SQL (or rollback) has a problem lint reports."""
-    problems = migration.problems if forward else migration.rollback.problems
-    if problems:
-        first = problems[0]
-        raise MalformedMigrationError(
-            migration.path, f"{first.code}: {first.message} (run `backout lint`)", line=first.line
-        )
+    """Refuse, before anything runs, a migration lint says cannot be run as it is.
+
+    ``forward`` (apply): a bad name, an empty forward section, SQL PostgreSQL rejects,
+    transaction control, or a rollback section that does not parse; otherwise (a rollback):
+    any problem in its rollback section. The one-line error names the file and the line.
+    """
+    require_runnable(migration, forward=forward)

@@ -18,7 +18,7 @@ from backout.config import Settings
 from backout.database.connection import Target
 from backout.database.history import Applied, read_history
 from backout.database.runner import Reporter, Runner, RunOptions
-from backout.errors import RefusedError, UsageError
+from backout.errors import MalformedMigrationError, RefusedError, UsageError
 from backout.git import file_diff_since
 from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.migrations.file import MigrationFile, read_migration
@@ -144,18 +144,23 @@ def rollback_statements_of(
     """
     if rollback_file is not None:
         replacement = read_migration(rollback_file)
-        if replacement.problems or not replacement.statements:
+        if replacement.problems:
+            first = replacement.problems[0]
+            raise MalformedMigrationError(
+                rollback_file, f"{first.code}: {first.message}", line=first.line
+            )
+        if not replacement.statements:
             raise UsageError(
                 f"{rollback_file} holds no SQL statement PostgreSQL accepts",
                 hint="check it with `backout lint` syntax rules",
             )
         return replacement.statements
+    require_clean(migration, forward=False)
     if not migration.rollback.statements:
         raise missing(
             f"{migration.name} documents no rollback SQL",
             hint="write the SQL that undoes it into a file and pass --rollback-file FILE",
         )
-    require_clean(migration, forward=False)
     return migration.rollback.statements
 
 

@@ -23,7 +23,7 @@ from backout.database.history import JOURNAL_TABLE
 from backout.errors import BackoutError
 from backout.migrations.catalog import Entry
 from backout.migrations.file import MigrationFile
-from backout.migrations.lint import IRREVERSIBLE
+from backout.migrations.lint import IRREVERSIBLE, require_runnable
 from backout.migrations.statements import Statement, referenced_tables
 
 OK = "ok"
@@ -121,6 +121,7 @@ def _verify_one(
     """
     try:
         migration = entry.read()
+        require_runnable(migration, forward=True)
     except BackoutError as exc:
         return Verdict(entry.name, FAILED, error=str(exc)), True
     scope = migration_scope(conn, migration)
