@@ -15,6 +15,7 @@ import typer
 
 from backout.cli.app import app
 from backout.errors import BackoutError, ExitCode
+from backout.redaction import redact
 
 DEBUG_ENV = "BACKOUT_DEBUG"
 
@@ -38,21 +39,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()  # type: ignore[attr-defined]
         return ExitCode.USAGE if isinstance(exc, ClickUsageError) else ExitCode.FAILED
     except BackoutError as exc:
-        if exc.evidence:
-            typer.echo(exc.evidence.rstrip("\n"), err=True)
-        typer.echo(f"backout: error: {exc}", err=True)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
-        if os.environ.get(DEBUG_ENV):
+        return _report(exc)
+    except Exception as exc:
+        explained = _explained(exc)
+        if explained is not None:
+            return _report(explained)
+        if os.environ.get(DEBUG_ENV):  # a bug: say so in one line unless asked for the traceback
             traceback.print_exc()
         else:
             typer.echo(
-                f"backout: internal error: {type(exc).__name__}: {exc} "
-                f"(set {DEBUG_ENV}=1 to see the traceback, and please report it)",
+                redact(
+                    f"backout: internal error: {type(exc).__name__}: {first_line(exc)} "
+                    f"(set {DEBUG_ENV}=1 to see the traceback, and please report it)"
+                ),
                 err=True,
             )
         return ExitCode.FAILED
     return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+def _report(exc: BackoutError) -> int:
+    if exc.evidence:
+        typer.echo(redact(exc.evidence.rstrip("\n")), err=True)
+    typer.echo(redact(f"backout: error: {exc}"), err=True)
+    return exc.exit_code
+
+
+def first_line(exc: BaseException) -> str:
+    """One line: a message never runs onto the next (libpq adds ``LINE 2: ...`` and hints)."""
+    return " ".join(str(exc).split("\n", 1)[0].split()) or type(exc).__name__
+
+
+_FILE_HINTS = {
+    FileExistsError: "a file is where backout needs a folder: move it, or point the setting "
+    "at a folder",
+    NotADirectoryError: "part of that path is a file, not a folder: move it, or point the "
+    "setting at a folder",
+    PermissionError: "backout may not write there: make it writable for this user, or point "
+    "the setting at a folder it can write to",
+}
+
+
+def _explained(exc: Exception) -> BackoutError | None:
+    """A file system or database error no core function explained, as a :class:`BackoutError`
+    naming the path or the database object; ``None`` for anything else (a bug)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        hint = _FILE_HINTS.get(type(exc), "check that path")
+        return BackoutError(f"cannot use {exc.filename}: {exc.strerror}", hint=hint)
+    if type(exc).__module__.split(".")[0] == "psycopg":
+        import psycopg
+
+        from backout.database.connection import translate
+
+        if isinstance(exc, psycopg.Error):
+            return translate(exc)
+    return None
 
 
 __all__ = ["app", "main"]
