@@ -18,7 +18,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backout.config import Environment, Settings
-from backout.errors import BackoutError, UsageError
+from backout.errors import BackoutError, LockTimeoutError, UsageError
 from backout.redaction import redact as redact
 
 APPLICATION_NAME = "backout"
@@ -48,7 +48,8 @@ _OPTIONS = {"lock_timeout": "--lock-timeout", "statement_timeout": "--statement-
 def translate(exc: psycopg.Error, *urls: str) -> BackoutError:
     """A psycopg error no core function explained, as one redacted line with its exit code: a
     missing privilege names the object and the GRANT that fixes it (exit 1); a setting the
-    server refuses names the option (exit 2); any other is the database failing (exit 1)."""
+    server refuses names the option (exit 2); a lock wait that timed out exits 5; any other is
+    the database failing (exit 1)."""
     message = first_line(exc, *urls)
     sqlstate = getattr(exc, "sqlstate", None)
     if sqlstate == "42501":
@@ -59,7 +60,12 @@ def translate(exc: psycopg.Error, *urls: str) -> BackoutError:
         return UsageError(
             f"the server refused {option}: {message}", hint=f"give {option} a shorter duration"
         )
-    if isinstance(exc, psycopg.OperationalError):
+    if sqlstate == "55P03":
+        return LockTimeoutError(
+            f"a lock wait timed out: {message}",
+            hint="another session holds a lock backout needs; try again, or raise --lock-timeout",
+        )
+    if sqlstate is None or sqlstate.startswith(("08", "57P")):
         return DatabaseError(
             f"the database connection failed: {message}",
             sqlstate=sqlstate,
@@ -75,8 +81,8 @@ def _grant_hint(message: str) -> str:
     kind, name = denied["kind"], denied["name"]
     privileges = _PRIVILEGES.get(kind, "ALL")
     return (
-        f"connect as the owner of {kind} {name}, or have it grant {privileges} ON "
-        f"{kind.upper()} {name} TO the role backout connects as"
+        f"connect as the owner of {kind} {name}, or have the owner run: GRANT {privileges} ON "
+        f"{kind.upper()} {name} TO <the role in the URL>"
     )
 
 
