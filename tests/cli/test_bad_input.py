@@ -323,3 +323,13 @@ def test_a_backups_folder_that_is_a_file_stops_the_emergency_before_the_rollback
 
     one_line(result, ExitCode.FAILED, str(project / ".backout/backups"))
     assert tables(database_url) == before
+
+
+def test_a_url_given_as_an_argument_by_mistake_is_quoted_without_its_password(
+    folder: Path,
+) -> None:
+    result = run("status", f"postgresql://ada:{PASSWORD}@db.example.com/app")
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "postgresql://ada:***@db.example.com/app" in result.stderr
+    assert PASSWORD not in result.stderr

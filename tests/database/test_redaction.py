@@ -231,10 +231,18 @@ def test_a_url_typed_into_the_reason_is_redacted_in_files_commits_and_audit_rows
 ) -> None:
     reason = f"claims stalled; reproduced on postgresql://admin:{SECRET}@db.internal/prod"
 
-    emergency = run("emergency", "006", "--reason", reason, "--yes", "--no-rehearsal")
+    owner = f"ada (postgres://ada:{SECRET}@db.internal/prod)"
+
+    emergency = run(
+        "emergency", "006", "--reason", reason, "--owner", owner, "--yes", "--no-rehearsal",
+        "--no-backup", "--backup-waiver", reason,
+    )  # fmt: skip
+    incident = next((project / "ops/postmortems").glob("INC-*.md")).name[:15]
+    status = run("postmortems", "set-status", incident, "not_required", "--reason", reason)
     rollback = run("rollback", "005", "--env", "preview", "--yes", "--reason", reason)
 
     assert emergency.exit_code == 0, emergency.stderr
+    assert status.exit_code == 0, status.stderr
     assert rollback.exit_code == 0, rollback.stderr
     written = everything_written(project, database_url, emergency.stdout, emergency.stderr)
     assert [t for t in written if SECRET in t] == []

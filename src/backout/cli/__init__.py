@@ -6,6 +6,7 @@ commands are imported when they run (see :mod:`backout.cli.commands`), not here.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import traceback
@@ -35,8 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("backout: interrupted; nothing more was done", err=True)
         return ExitCode.INTERRUPTED
-    except ClickException as exc:
-        exc.show()  # type: ignore[attr-defined]
+    except ClickException as exc:  # its message may quote an argument: a URL put out of place
+        shown = io.StringIO()
+        exc.show(file=shown)  # type: ignore[attr-defined]
+        typer.echo(redact(shown.getvalue()), err=True, nl=False)
         return ExitCode.USAGE if isinstance(exc, ClickUsageError) else ExitCode.FAILED
     except BackoutError as exc:
         return _report(exc)
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             typer.echo(
                 redact(
-                    f"backout: internal error: {type(exc).__name__}: {first_line(exc)} "
+                    f"backout: internal error: {type(exc).__name__}: {_first_line(exc)} "
                     f"(set {DEBUG_ENV}=1 to see the traceback, and please report it)"
                 ),
                 err=True,
@@ -65,7 +68,7 @@ def _report(exc: BackoutError) -> int:
     return exc.exit_code
 
 
-def first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException) -> str:
     """One line: a message never runs onto the next (libpq adds ``LINE 2: ...`` and hints)."""
     return " ".join(str(exc).split("\n", 1)[0].split()) or type(exc).__name__
 
@@ -83,7 +86,9 @@ _FILE_HINTS = {
 def _explained(exc: Exception) -> BackoutError | None:
     """A file system or database error no core function explained, as a :class:`BackoutError`
     naming the path or the database object; ``None`` for anything else (a bug)."""
-    if isinstance(exc, OSError) and exc.filename is not None:
+    if isinstance(exc, OSError) and exc.strerror:
+        if exc.filename is None:  # a write to an open file: no space left, an I/O error
+            return BackoutError(f"a file operation failed: {exc.strerror}")
         hint = _FILE_HINTS.get(type(exc), "check that path")
         return BackoutError(f"cannot use {exc.filename}: {exc.strerror}", hint=hint)
     if type(exc).__module__.split(".")[0] == "psycopg":
