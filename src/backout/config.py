@@ -430,6 +430,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"is not valid TOML: {exc}", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            "is not UTF-8 text (a binary file?)",
+            path=path,
+            hint="save it as UTF-8 TOML, or point --config at the project's configuration file",
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot be read: {exc.strerror}", path=path) from None
 

@@ -58,6 +58,11 @@ def render(name: str, context: Mapping[str, Any], project_templates: Path | None
             f"template {name}: {exc.message}",
             hint="the template uses a variable backout does not provide",
         ) from None
+    except UnicodeDecodeError:
+        raise TemplateError(
+            f"template {name} in {project_templates} is not UTF-8 text",
+            hint="save it as UTF-8, or delete the override so the default is used",
+        ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"template {exc.filename or name}:{exc.lineno}: {exc.message}"

@@ -6,6 +6,7 @@ commands are imported when they run (see :mod:`backout.cli.commands`), not here.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import traceback
@@ -15,6 +16,7 @@ import typer
 
 from backout.cli.app import app
 from backout.errors import BackoutError, ExitCode
+from backout.redaction import redact
 
 DEBUG_ENV = "BACKOUT_DEBUG"
 
@@ -34,25 +36,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("backout: interrupted; nothing more was done", err=True)
         return ExitCode.INTERRUPTED
-    except ClickException as exc:
-        exc.show()  # type: ignore[attr-defined]
+    except ClickException as exc:  # its message may quote an argument: a URL put out of place
+        shown = io.StringIO()
+        exc.show(file=shown)  # type: ignore[attr-defined]
+        typer.echo(redact(shown.getvalue()), err=True, nl=False)
         return ExitCode.USAGE if isinstance(exc, ClickUsageError) else ExitCode.FAILED
     except BackoutError as exc:
-        if exc.evidence:
-            typer.echo(exc.evidence.rstrip("\n"), err=True)
-        typer.echo(f"backout: error: {exc}", err=True)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
-        if os.environ.get(DEBUG_ENV):
+        return _report(exc)
+    except Exception as exc:
+        explained = _explained(exc)
+        if explained is not None:
+            return _report(explained)
+        if os.environ.get(DEBUG_ENV):  # a bug: say so in one line unless asked for the traceback
             traceback.print_exc()
         else:
             typer.echo(
-                f"backout: internal error: {type(exc).__name__}: {exc} "
-                f"(set {DEBUG_ENV}=1 to see the traceback, and please report it)",
+                redact(
+                    f"backout: internal error: {type(exc).__name__}: {_first_line(exc)} "
+                    f"(set {DEBUG_ENV}=1 to see the traceback, and please report it)"
+                ),
                 err=True,
             )
         return ExitCode.FAILED
     return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+def _report(exc: BackoutError) -> int:
+    if exc.evidence:
+        typer.echo(redact(exc.evidence.rstrip("\n")), err=True)
+    typer.echo(redact(f"backout: error: {exc}"), err=True)
+    return exc.exit_code
+
+
+def _first_line(exc: BaseException) -> str:
+    """One line: a message never runs onto the next (libpq adds ``LINE 2: ...`` and hints)."""
+    return " ".join(str(exc).split("\n", 1)[0].split()) or type(exc).__name__
+
+
+_FILE_HINTS = {
+    FileExistsError: "a file is where backout needs a folder: move it, or point the setting "
+    "at a folder",
+    NotADirectoryError: "part of that path is a file, not a folder: move it, or point the "
+    "setting at a folder",
+    PermissionError: "backout may not write there: make it writable for this user, or point "
+    "the setting at a folder it can write to",
+}
+
+
+def _explained(exc: Exception) -> BackoutError | None:
+    """A file system or database error no core function explained, as a :class:`BackoutError`
+    naming the path or the database object; ``None`` for anything else (a bug)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        if exc.filename is None:  # a write to an open file: no space left, an I/O error
+            return BackoutError(f"a file operation failed: {exc.strerror}")
+        hint = _FILE_HINTS.get(type(exc), "check that path")
+        return BackoutError(f"cannot use {exc.filename}: {exc.strerror}", hint=hint)
+    if type(exc).__module__.split(".")[0] == "psycopg":
+        import psycopg
+
+        from backout.database.connection import translate
+
+        if isinstance(exc, psycopg.Error):
+            return translate(exc)
+    return None
 
 
 __all__ = ["app", "main"]

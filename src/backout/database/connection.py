@@ -1,7 +1,9 @@
-"""Connections: which database (flags, environment variables, named environments), redaction of
+"""Connections: which database (flags, environment variables, named environments), checking
 its URL, timeouts, and turning psycopg's errors into backout's.
 
-Every URL that reaches a message, a log line, an audit row or a file goes through :func:`redact`.
+Every URL that reaches a message, a log line, an audit row or a file goes through :func:`redact`
+(:mod:`backout.redaction`); every message made from a psycopg or libpq error is redacted
+against the URL in use.
 """
 
 from __future__ import annotations
@@ -16,22 +18,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backout.config import Environment, Settings
-from backout.errors import BackoutError, UsageError
+from backout.errors import BackoutError, LockTimeoutError, UsageError
+from backout.redaction import redact as redact
 
 APPLICATION_NAME = "backout"
 DATABASE_URL_ENV = "DATABASE_URL"
 CONNECT_TIMEOUT = 10
-
-_URL_PASSWORD = re.compile(r"(?P<scheme>postgres(?:ql)?://[^:/@\s]*):(?P<password>[^@\s]*)@")
-_PARAM_PASSWORD = re.compile(
-    r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with every password in a database URL or conninfo replaced by ``***``."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}:***@", text)
-    return _PARAM_PASSWORD.sub(lambda m: f"{m['key']}***", text)
 
 
 class DatabaseError(BackoutError):
@@ -40,6 +32,58 @@ class DatabaseError(BackoutError):
     def __init__(self, message: str, *, sqlstate: str | None = None, hint: str | None = None):
         super().__init__(redact(message), hint=hint)
         self.sqlstate = sqlstate
+
+
+_DENIED = re.compile(r"permission denied for (?P<kind>[a-z ]+?) (?P<name>\S+)$")
+_PRIVILEGES = {
+    "table": "SELECT, INSERT, UPDATE, DELETE",
+    "schema": "USAGE, CREATE",
+    "sequence": "USAGE, SELECT, UPDATE",
+    "database": "CONNECT, CREATE",
+}
+_PARAMETER = re.compile(r'invalid value for parameter "(?P<name>[a-z_]+)"')
+_OPTIONS = {"lock_timeout": "--lock-timeout", "statement_timeout": "--statement-timeout"}
+
+
+def translate(exc: psycopg.Error, *urls: str) -> BackoutError:
+    """A psycopg error no core function explained, as one redacted line with its exit code: a
+    missing privilege names the object and the GRANT that fixes it (exit 1); a setting the
+    server refuses names the option (exit 2); a lock wait that timed out exits 5; any other is
+    the database failing (exit 1)."""
+    message = first_line(exc, *urls)
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == "42501":
+        return DatabaseError(message, sqlstate=sqlstate, hint=_grant_hint(message))
+    parameter = _PARAMETER.search(message)
+    if sqlstate == "22023" and parameter:
+        option = _OPTIONS.get(parameter["name"], parameter["name"])
+        return UsageError(
+            f"the server refused {option}: {message}", hint=f"give {option} a shorter duration"
+        )
+    if sqlstate == "55P03":
+        return LockTimeoutError(
+            f"a lock wait timed out: {message}",
+            hint="another session holds a lock backout needs; try again, or raise --lock-timeout",
+        )
+    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+        return DatabaseError(
+            f"the database connection failed: {message}",
+            sqlstate=sqlstate,
+            hint="`backout status` shows what is applied once the server answers",
+        )
+    return DatabaseError(f"the database refused: {message}", sqlstate=sqlstate)
+
+
+def _grant_hint(message: str) -> str:
+    denied = _DENIED.search(message)
+    if denied is None:
+        return "connect as a role that owns the object, or grant the role the privilege"
+    kind, name = denied["kind"], denied["name"]
+    privileges = _PRIVILEGES.get(kind, "ALL")
+    return (
+        f"connect as the owner of {kind} {name}, or have the owner run: GRANT {privileges} ON "
+        f"{kind.upper()} {name} TO <the role in the URL>"
+    )
 
 
 @dataclass(frozen=True)
@@ -79,7 +123,7 @@ def resolve_target(
             "both --database-url and --env were given", hint="give one: --env NAME or the URL"
         )
     if database_url:
-        return Target(database_url)
+        return Target(checked_url(database_url, "--database-url"))
     if env_name:
         environment = settings.environments.get(env_name)
         if environment is None:
@@ -104,13 +148,56 @@ def resolve_target(
                 "which is not set",
                 hint=f"export {environment.url_env}=postgresql://...",
             )
-        return Target(url, environment)
+        return Target(checked_url(url, environment.url_env), environment)
     url = environ.get(DATABASE_URL_ENV)
     if url:
-        return Target(url)
+        return Target(checked_url(url, DATABASE_URL_ENV))
     raise UsageError(
         "no database given", hint="pass --database-url URL, --env NAME, or set DATABASE_URL"
     )
+
+
+URL_HINT = (
+    "use postgresql://USER@HOST:PORT/DBNAME, with the password after USER and a colon, "
+    "percent-encoded (@ as %40, / as %2F, % as %25, a space as %20), or key=value pairs "
+    "such as 'host=HOST dbname=DBNAME'"
+)
+_POSTGRES_SCHEME = re.compile(r"\s*postgres(?:ql)?://", re.IGNORECASE)
+
+
+def checked_url(url: str, source: str) -> str:
+    """``url`` (from ``source``: the option or variable named in messages) when libpq reads it
+    as the person meant it, its scheme in lower case; else a usage error that never shows the
+    password: not a URL or conninfo, a space, or an unencoded ``@`` or ``/`` in the user name
+    or password (libpq would take a piece of the password for the host or the database)."""
+    scheme = _POSTGRES_SCHEME.match(url)
+    if scheme:
+        rest = url[scheme.end() :].strip()
+        _check_address(rest, source)
+        url = scheme.group(0).strip().lower() + rest
+    elif "://" in url:
+        raise UsageError(f"{source} is not a PostgreSQL URL", hint=URL_HINT)
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise UsageError(
+            f"{source} is not a PostgreSQL URL or connection string: {first_line(exc, url)}",
+            hint=URL_HINT,
+        ) from None
+    return url
+
+
+def _check_address(rest: str, source: str) -> None:
+    """``rest``: a URL after its ``postgresql://``."""
+    if any(c.isspace() for c in rest):
+        raise UsageError(f"{source} holds a space", hint=URL_HINT)
+    address = rest.split("?", 1)[0]
+    at = address.rfind("@")
+    if address.count("@") > 1 or "/" in address[: max(at, 0)]:
+        raise UsageError(
+            f"the database URL in {source} holds an unencoded @ or / in its user name or password",
+            hint=URL_HINT,
+        )
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
@@ -122,15 +209,16 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
         return psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
         raise DatabaseError(
-            f"cannot connect to {redact(url)}: {first_line(exc)}",
+            f"cannot connect to {redact(url, url)}: {first_line(exc, url)}",
             sqlstate=getattr(exc, "sqlstate", None),
             hint="check the URL and that the server is up",
         ) from None
 
 
-def first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException, *urls: str | None) -> str:
+    """The first line of ``exc``'s message, redacted (against ``urls``, the URLs in use)."""
     text = str(exc).strip()
-    return redact(text.splitlines()[0] if text else type(exc).__name__)
+    return redact(text.splitlines()[0] if text else type(exc).__name__, *urls)
 
 
 CLIENT_CHECK_INTERVAL = 1.0

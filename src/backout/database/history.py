@@ -26,6 +26,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from backout.redaction import redact, redact_values
+
 JOURNAL_TABLE = "backout_journal"
 
 
@@ -273,13 +275,13 @@ def write_audit(conn: psycopg.Connection[Any], table: str, event: AuditEvent) ->
             event.history_table,
             event.operator,
             event.approver,
-            event.reason,
+            redact(event.reason) if event.reason else event.reason,
             event.sql_sha256,
             event.outcome,
             event.sqlstate,
-            event.error,
+            redact(event.error) if event.error else event.error,
             event.duration_ms,
-            json.dumps(dict(event.details), default=str),
+            json.dumps(redact_values(dict(event.details)), default=str),
         ),
     ).fetchone()
     return int(row[0]) if row else 0

@@ -19,8 +19,9 @@ from typing import Any
 
 import psycopg
 
-from backout.database.connection import connect, redact
+from backout.database.connection import connect
 from backout.errors import LockTimeoutError
+from backout.redaction import normalize_query, redact
 
 # One lock per database for every backout run: "backout" in ASCII, as a 64-bit key.
 LOCK_KEY = int.from_bytes(b"backout", "big")
@@ -42,11 +43,13 @@ class Session:
     """How long it has been in its current transaction."""
 
     def describe(self) -> str:
+        """One line naming the session; its query's literals replaced by ``$n`` placeholders
+        (another session's SQL may hold a password or personal data)."""
         parts = [f"pid {self.pid}"]
         if self.user:
             parts.append(f"user {self.user}")
         if self.application:
-            parts.append(f"application {self.application!r}")
+            parts.append(f"application {redact(self.application)!r}")
         if self.state:
             parts.append(self.state)
         if self.since:
@@ -162,5 +165,5 @@ class BlockerWatch:
 
 
 def _shorten(query: str, limit: int = 80) -> str:
-    flat = " ".join(redact(query).split())
+    flat = " ".join(redact(normalize_query(query)).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

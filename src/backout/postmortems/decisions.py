@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from backout.redaction import redact
+
 TITLE = "# Decisions\n"
 DEFAULT_LEVEL = 2
 
@@ -92,7 +94,7 @@ def append_decision(path: Path, decision: Decision) -> None:
     if not before:
         before = TITLE.encode("utf-8")
     # Decoded only to find the heading level and line endings; the bytes are kept as they are.
-    entry = render_entry(decision, before.decode("utf-8", errors="replace"))
+    entry = redact(render_entry(decision, before.decode("utf-8", errors="replace")))
     _replace(target, before + entry.encode("utf-8"), mode)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from backout.postmortems.front_matter import dump, to_front_matter
 from backout.postmortems.model import Postmortem
+from backout.redaction import redact
 from backout.templating import render
 
 TEMPLATE = "postmortem.md.j2"
@@ -31,7 +32,7 @@ def write_atomically(path: Path, text: str) -> None:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
+            out.write(redact(text))  # a URL typed into a reason or a note keeps no password
         Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

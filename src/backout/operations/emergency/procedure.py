@@ -7,6 +7,7 @@ or a killed process leaves evidence; running the same command again continues th
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from backout.operations.emergency.model import (
 from backout.operations.emergency.steps import DRY_RUN, ROLL_BACK
 from backout.operations.operation import Confirm, Context
 from backout.operations.rollback import rollback_statements_of
+from backout.redaction import redact
 
 
 def emergency(
@@ -46,7 +48,7 @@ def emergency(
     backup_progress: Progress | None = None,
 ) -> Result:
     """Run the emergency procedure for ``request.reference`` on ``target``."""
-    _check_request(request)
+    request = _check_request(request)
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(request.reference, cwd or settings.root)
@@ -140,8 +142,22 @@ def _what(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-def _check_request(request: Request) -> None:
+def _check_request(request: Request) -> Request:
+    """The request, refused when incomplete; its free text with any password redacted (it goes
+    to the postmortem, the audit table and the incident's commit)."""
+    if not request.reason.strip():
+        raise UsageError(
+            "--reason is empty", hint="say what broke, e.g. --reason 'checkout errors since 14:02'"
+        )
     if request.severity not in SEVERITIES:
         raise UsageError(f"unknown severity {request.severity!r}", hint="use SEV1 to SEV4")
     if request.no_backup and not (request.backup_waiver or "").strip():
         raise UsageError("--no-backup needs --backup-waiver saying why no backup is needed")
+    return replace(
+        request,
+        reason=redact(request.reason),
+        owner=redact(request.owner) if request.owner else request.owner,
+        backup_waiver=redact(request.backup_waiver)
+        if request.backup_waiver
+        else request.backup_waiver,
+    )
