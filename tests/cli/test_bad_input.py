@@ -163,7 +163,7 @@ def test_an_unwritable_migrations_folder_names_the_path_and_writes_nothing(folde
     with unwritable(folder / "migrations"):
         result = run("new", "add_note")
 
-    one_line(result, ExitCode.FAILED, str(folder / "migrations"), "may not write there")
+    one_line(result, ExitCode.FAILED, str(folder / "migrations"), "cannot write")
     assert sorted((folder / "migrations").iterdir()) == before
 
 
@@ -295,7 +295,7 @@ def test_a_postmortems_folder_that_is_a_file_stops_the_emergency_before_the_roll
 
     result = run("emergency", "006", "--reason", "claims stalled", "--yes", "--no-rehearsal")
 
-    one_line(result, ExitCode.FAILED, str(project / "ops/postmortems"))
+    one_line(result, ExitCode.REFUSED, "pre-flight: ops/postmortems is a file")
     assert tables(database_url) == before
 
 
@@ -308,7 +308,7 @@ def test_an_unwritable_postmortems_folder_stops_the_emergency_before_the_rollbac
     with unwritable(project / "ops/postmortems"):
         result = run("emergency", "006", "--reason", "claims stalled", "--yes", "--no-rehearsal")
 
-    one_line(result, ExitCode.FAILED, str(project / "ops/postmortems"), "may not write there")
+    one_line(result, ExitCode.REFUSED, "pre-flight: ops/postmortems is not writable")
     assert tables(database_url) == before
 
 
@@ -321,7 +321,7 @@ def test_a_backups_folder_that_is_a_file_stops_the_emergency_before_the_rollback
 
     result = run("emergency", "006", "--reason", "claims stalled", "--yes", "--no-rehearsal")
 
-    one_line(result, ExitCode.FAILED, str(project / ".backout/backups"))
+    one_line(result, ExitCode.REFUSED, "pre-flight: .backout/backups is a file")
     assert tables(database_url) == before
 
 

@@ -254,6 +254,6 @@ def test_a_file_where_the_folder_should_be_is_one_line_not_a_traceback(tmp_path:
 
     assert caught.value.exit_code == ExitCode.FAILED
     assert str(caught.value) == (
-        f"cannot create the migrations folder {root / 'db'}: File exists; "
-        "check the path and its permissions"
+        f"cannot create the migrations folder {root / 'db'}: a file is where backout needs a "
+        "folder; move the file away or point --migrations-dir elsewhere"
     )

@@ -155,6 +155,12 @@ def make_folder(folder: Path) -> Path:
     """``folder``, created when missing; an error naming it when it cannot be."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BackoutError(
+            f"cannot create the migrations folder {folder}: "
+            "a file is where backout needs a folder",
+            hint="move the file away or point --migrations-dir elsewhere",
+        ) from None
     except OSError as exc:
         raise BackoutError(
             f"cannot create the migrations folder {folder}: {exc.strerror}",
