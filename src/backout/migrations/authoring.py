@@ -157,8 +157,7 @@ def make_folder(folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise BackoutError(
-            f"cannot create the migrations folder {folder}: "
-            "a file is where backout needs a folder",
+            f"cannot create the migrations folder {folder}: a file is where backout needs a folder",
             hint="move the file away or point --migrations-dir elsewhere",
         ) from None
     except OSError as exc:
