@@ -39,3 +39,15 @@ def test_an_approval_is_audited_with_the_hash_of_the_exact_sql(
         "WHERE action = 'approval'",
     )
     assert approval == [("lead", "release 12", "production", 64)]
+
+
+def test_a_blank_reason_or_approver_is_no_approval(
+    settings: Settings, database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    production = Target(database_url, settings.environments["production"])
+
+    with pytest.raises(RefusedError, match="requires approval"):
+        apply(settings, production, Operator("tester", "lead", "   "))
+    with pytest.raises(RefusedError, match="requires approval"):
+        apply(settings, production, Operator("tester", " ", "release 12"))
+    assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)

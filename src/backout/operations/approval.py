@@ -35,7 +35,7 @@ def check_approval(target: Target, operator: Operator) -> None:
     environment = target.environment
     if environment is None or not environment.require_approval:
         return
-    if not operator.approved_by or not operator.reason:
+    if not (operator.approved_by or "").strip() or not (operator.reason or "").strip():
         raise RefusedError(
             f"environment {environment.name!r} requires approval",
             hint="pass --approved-by NAME (someone other than you) and --reason TEXT",
