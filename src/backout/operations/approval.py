@@ -35,12 +35,13 @@ def check_approval(target: Target, operator: Operator) -> None:
     environment = target.environment
     if environment is None or not environment.require_approval:
         return
-    if not (operator.approved_by or "").strip() or not (operator.reason or "").strip():
+    approver, reason = (operator.approved_by or "").strip(), (operator.reason or "").strip()
+    if not approver or not reason:
         raise RefusedError(
             f"environment {environment.name!r} requires approval",
             hint="pass --approved-by NAME (someone other than you) and --reason TEXT",
         )
-    if operator.approved_by.strip().lower() in _identities(operator.name):
+    if approver.lower() in _identities(operator.name):
         raise RefusedError(
             f"{operator.approved_by} cannot approve their own change to {environment.name!r}",
             hint="ask another person to approve it",
