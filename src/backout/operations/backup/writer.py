@@ -3,7 +3,10 @@
 :func:`write_backup` streams each item out with ``COPY ... TO STDOUT (FORMAT binary)`` inside
 one repeatable-read, read-only transaction, so the files are one consistent snapshot, then
 writes ``SHA256SUMS``, ``RESTORE.md`` and, last, ``manifest.json``. A backup is never
-overwritten. Identifiers only ever reach SQL through :mod:`psycopg.sql`.
+overwritten. Its lock waits are bounded (``lock_timeout``): behind a session holding a table
+``ACCESS EXCLUSIVE``, the snapshot is given up, its files removed, and taken again after a
+backoff; then the backup fails naming that session (exit 5). Identifiers only ever reach SQL
+through :mod:`psycopg.sql`.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import psycopg
+import psycopg.errors
 from psycopg import pq, sql
 
+from backout.database.connection import set_timeouts
+from backout.database.waits import RunOptions, Waits
 from backout.errors import RefusedError
 from backout.operations.backup.manifest import (
     CHECKSUMS,
@@ -46,8 +52,10 @@ def write_backup(
     *,
     progress: Progress | None = None,
     now: datetime,
+    waits: Waits | None = None,
 ) -> Manifest:
-    """Write ``plan``'s items to ``folder`` (which must not hold anything) in one snapshot."""
+    """Write ``plan``'s items to ``folder`` (which must not hold anything) in one snapshot;
+    lock waits bounded and retried (``waits``, else the defaults)."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise RefusedError(
             f"the backup folder {folder} is not empty; a backup is never overwritten",
@@ -55,8 +63,14 @@ def write_backup(
         )
     folder.mkdir(parents=True, exist_ok=True)
     items: list[ManifestItem] = []
+    waits = waits or Waits()
+
+    def attempt() -> tuple[str, str]:
+        _start_over(folder, items)
+        return _copy_all(conn, plan, folder, progress, items, waits.options)
+
     try:
-        database, version = _copy_all(conn, plan, folder, progress, items)
+        database, version = waits.retrying(conn, "the backup", attempt)
     except psycopg.Error as exc:
         current = plan.items[len(items)].table if len(items) < len(plan.items) else "?"
         raise BackupError(
@@ -88,6 +102,7 @@ def _copy_all(
     folder: Path,
     progress: Progress | None,
     items: list[ManifestItem],
+    options: RunOptions,
 ) -> tuple[str, str]:
     """Copy every item out in one snapshot: ``(database, server version)``.
 
@@ -95,12 +110,20 @@ def _copy_all(
     """
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        set_timeouts(conn, lock_timeout=options.lock_timeout, local=True)
         database, version = conn.execute(
             "SELECT current_database(), current_setting('server_version')"
         ).fetchone() or ("", "")
         for item in plan.items:
             items.append(_copy_out(conn, item, folder, progress))
     return str(database), str(version)
+
+
+def _start_over(folder: Path, items: list[ManifestItem]) -> None:
+    """Before an attempt: nothing of an earlier, abandoned one (the folder started empty)."""
+    items.clear()
+    for leftover in folder.iterdir():
+        leftover.unlink()
 
 
 def _copy_out(
@@ -184,8 +207,17 @@ def _stream(
 
 
 def _copy_error(result: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> psycopg.Error:
+    """The server's error, as the class of its SQLSTATE (a lock timeout is retried)."""
     message = result.error_message if result is not None else pgconn.error_message
-    return psycopg.DatabaseError(message.decode("utf-8", "replace").strip() or "COPY failed")
+    text = message.decode("utf-8", "replace").strip() or "COPY failed"
+    code = result.error_field(pq.DiagnosticField.SQLSTATE) if result is not None else None
+    if code is None:
+        return psycopg.DatabaseError(text)
+    try:
+        kind = psycopg.errors.lookup(code.decode())
+    except KeyError:
+        return psycopg.DatabaseError(text)
+    return kind(text)
 
 
 def _abandon(pgconn: pq.abc.PGconn) -> None:

@@ -93,12 +93,12 @@ def plan_the_backup(run: Run) -> Produced:
     """``--dry-run``: what the backup would hold."""
     if run.request.no_backup:
         return Produced()
-    return Produced(backup_plan=plan_backup(run.conn, run.statements))
+    return Produced(backup_plan=plan_backup(run.conn, run.statements, run.ctx.waits))
 
 
 def try_on_the_target(run: Run) -> Produced:
     """``--dry-run``: each statement on the target, in a transaction always rolled back."""
-    return Produced(dry_run_lines=tuple(dry_run(run.conn, run.statements)))
+    return Produced(dry_run_lines=tuple(dry_run(run.conn, run.statements, run.ctx.waits)))
 
 
 def confirm(run: Run) -> Produced:
@@ -161,12 +161,16 @@ def back_up(run: Run) -> Produced:
         return Produced(backup_folder=folder)
     if folder.exists() and any(folder.iterdir()):
         folder.rename(folder.with_name(f"{folder.name}.partial-{run.now():%Y%m%dT%H%M%S}"))
-    plan = plan_backup(run.conn, run.statements)
+    assert run.made.runner is not None
+    waits = run.made.runner.waits
+    plan = plan_backup(run.conn, run.statements, waits)
     for warning in plan.warnings:
         run.note(f"backup: {warning}")
     where = settings.relative(folder)
     run.note(f"backing up {_objects(plan.items)} to {where}")
-    manifest = write_backup(run.conn, plan, folder, progress=run.backup_progress, now=run.now())
+    manifest = write_backup(
+        run.conn, plan, folder, progress=run.backup_progress, now=run.now(), waits=waits
+    )
     _note_backup(run, manifest, str(where))
     run.incident.pm = replace(run.incident.pm, backup=str(where))
     return Produced(backup_plan=plan, backup=manifest, backup_folder=folder)
