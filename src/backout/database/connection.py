@@ -205,8 +205,9 @@ def parse_limit(text: str, *, option: str, maximum: float) -> float:
     seconds = parse_duration(text, option=option)
     if round(seconds * 1000) < 1:
         raise UsageError(
-            f"{option} {text!r} is not a limit: 0 would mean waiting forever",
-            hint=f"give a duration between 1ms and {_spoken(maximum)}, e.g. 5s",
+            f"{option} {text!r} is shorter than 1ms, the least backout allows",
+            hint=f"give a duration between 1ms and {_spoken(maximum)}, e.g. 5s "
+            "(0 would mean no limit)",
         )
     if seconds > maximum:
         raise UsageError(

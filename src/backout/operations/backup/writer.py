@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,8 @@ BLOCK = 1 << 20
 """Bytes written (and hashed) at a time."""
 PROGRESS_STEP = 1 << 20
 """Bytes between two progress reports."""
+POLL = 1.0
+"""Seconds between two looks at the connection while the server has not answered yet."""
 
 Progress = Callable[[BackupItem, int], None]
 """Called while an item is written, with the bytes written so far."""
@@ -170,40 +173,65 @@ def _stream(
     transaction can still be rolled back.
     """
     pgconn = conn.pgconn
-    digest = hashlib.sha256()
-    block = bytearray()
-    size = reported = 0
+    sink = _Sink(out, item, progress)
     pgconn.send_query(query)
+    copying = False
     try:
-        started = pgconn.get_result()
+        started = _first_result(pgconn)
         if started is None or started.status != pq.ExecStatus.COPY_OUT:
             raise _copy_error(started, pgconn)
-        while True:
-            length, data = pgconn.get_copy_data(0)
-            if length < 0:
-                break
-            block += data
-            if len(block) >= BLOCK:
-                out.write(block)
-                digest.update(block)
-                size += len(block)
-                block.clear()
-                if progress is not None and size - reported >= PROGRESS_STEP:
-                    progress(item, size)
-                    reported = size
+        copying = True
+        while (received := pgconn.get_copy_data(0))[0] >= 0:
+            sink.add(received[1])
+        copying = False
         finished = pgconn.get_result()
         if finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
             raise _copy_error(finished, pgconn)
     except BaseException:
-        _abandon(pgconn)
+        _abandon(pgconn, copying=copying)
         raise
     while pgconn.get_result() is not None:
         pass
-    out.write(block)
-    digest.update(block)
-    size += len(block)
+    sink.flush()
     rows = int(finished.command_status.split()[-1]) if finished.command_status else 0
-    return rows, size, digest.hexdigest()
+    return rows, sink.size, sink.digest.hexdigest()
+
+
+def _first_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    """The COPY's first result, waited for on the socket rather than inside libpq: the wait
+    (for a table lock, say) then lets the thread that names the blockers run."""
+    pgconn.flush()
+    pgconn.consume_input()
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [], POLL)
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+class _Sink:
+    """Where a COPY's data goes: written and hashed in blocks of :data:`BLOCK` bytes, with a
+    progress report every :data:`PROGRESS_STEP` bytes."""
+
+    def __init__(self, out: BinaryIO, item: BackupItem, progress: Progress | None) -> None:
+        self.out, self.item, self.progress = out, item, progress
+        self.digest = hashlib.sha256()
+        self.block = bytearray()
+        self.size = self.reported = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        self.block += data
+        if len(self.block) < BLOCK:
+            return
+        self.flush()
+        if self.progress is not None and self.size - self.reported >= PROGRESS_STEP:
+            self.progress(self.item, self.size)
+            self.reported = self.size
+
+    def flush(self) -> None:
+        self.out.write(self.block)
+        self.digest.update(self.block)
+        self.size += len(self.block)
+        self.block.clear()
 
 
 def _copy_error(result: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> psycopg.Error:
@@ -220,12 +248,13 @@ def _copy_error(result: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> psycop
     return kind(text)
 
 
-def _abandon(pgconn: pq.abc.PGconn) -> None:
-    """Cancel a COPY in flight and read what is left, so the connection is usable again."""
-    cancel = pgconn.get_cancel()
-    cancel.cancel()
-    while pgconn.get_copy_data(0)[0] >= 0:
-        pass
+def _abandon(pgconn: pq.abc.PGconn, *, copying: bool) -> None:
+    """Cancel a COPY in flight and read what is left, so the connection is usable again (a
+    COPY the server refused, a lock timeout for one, has only its results left to read)."""
+    if copying:
+        pgconn.get_cancel().cancel()
+        while pgconn.get_copy_data(0)[0] >= 0:
+            pass
     while pgconn.get_result() is not None:
         pass
 
