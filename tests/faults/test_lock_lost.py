@@ -112,3 +112,32 @@ def test_a_journaled_step_whose_lock_holder_is_terminated_stops_then_resumes_und
     shard = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'shard'"
     assert rows(database_url, shard) == [(0,)]
     assert rows(database_url, "SELECT count(*) FROM backout_journal") == [(0,)]
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["succeeds", "fails"])
+def test_terminating_the_watching_session_neither_stops_the_change_nor_loses_its_audit_row(
+    project: Path, database_url: str, fails: bool
+) -> None:
+    path = project / "migrations/006_add_jobs_priority.sql"
+    extra = "--   SELECT pg_sleep(1);\n" + ("--   SELECT 1 / 0;\n" if fails else "")
+    path.write_text(path.read_text().replace("--   DROP INDEX", extra + "--   DROP INDEX"))
+    command = ["rollback", "006", "--yes", "--use-current-rollback"]
+    with running(command, project) as process:
+        backend(database_url, "query = 'SELECT pg_sleep(1)'")
+        terminate(database_url, backend(database_url, "application_name = 'backout (watch)'"))
+        _, stderr = process.communicate(timeout=PATIENCE)
+
+    audit = rows(
+        database_url,
+        "SELECT outcome FROM backout_audit_event WHERE action = 'rollback' ORDER BY id",
+    )
+    if fails:
+        assert process.returncode == 1, stderr
+        assert "division by zero" in one_error_line(stderr)
+        assert audit == [("failure",)]  # written on a new watching connection
+        assert rows(database_url, PRIORITY) == [(1,)]
+    else:
+        assert process.returncode == 0, stderr
+        assert audit == [("success",)]
+        assert rows(database_url, PRIORITY) == [(0,)]
+        assert ("006",) not in rows(database_url, "SELECT version FROM schema_migrations")

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.faults.activity import backend, kill_9, no_backout_sessions, running
+from tests.faults.activity import backend, kill_9, no_backout_sessions, running, terminate
 from tests.faults.lock_waits import (
     PRIORITY,
     applied_project,
@@ -145,3 +145,40 @@ def test_statement_timeout_still_bounds_each_documented_statement(
     assert done.returncode == 1, done.stderr
     assert "statement timeout" in one_error_line(done.stderr)
     unchanged(database_url)
+
+
+def test_a_command_behind_an_exclusive_lock_on_the_history_gives_up_in_one_line(
+    project: Path, database_url: str
+) -> None:
+    with psycopg.connect(database_url, application_name="maintenance") as blocker:
+        blocker.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
+
+        done = backout(project, "status")
+
+        assert done.returncode == 5, done.stderr
+        assert "lock timeout" in one_error_line(done.stderr)
+        blocker.rollback()
+    unchanged(database_url)
+
+
+def test_a_failure_after_the_commit_never_says_nothing_was_rolled_back(
+    project: Path, database_url: str
+) -> None:
+    with (project / "backout.toml").open("a") as config:
+        config.write('[[smoke_checks]]\nname = "jobs answer"\nsql = "SELECT pg_sleep(3) IS NULL"\n')
+    with running(EMERGENCY, project) as process:
+        smoke = backend(database_url, "query LIKE '%pg_sleep(3)%'")  # after the commit
+        terminate(database_url, smoke)
+        process.communicate(timeout=30)
+
+    assert process.returncode != 0
+    assert rows(database_url, PRIORITY) == [(0,)]
+    assert rows(
+        database_url,
+        "SELECT outcome FROM backout_audit_event WHERE action = 'emergency' ORDER BY id",
+    ) == [("success",)]
+    (postmortem,) = (project / "ops/postmortems").glob("INC-*.md")
+    timeline = postmortem.read_text()
+    assert "smoke checks FAILED" in timeline
+    assert "the rollback was committed before it" in timeline
+    assert "nothing was rolled back" not in timeline

@@ -17,6 +17,8 @@ from backout.cli.app import app
 from backout.errors import BackoutError, ExitCode
 
 DEBUG_ENV = "BACKOUT_DEBUG"
+LOCK_NOT_AVAILABLE = "55P03"
+"""The SQLSTATE of a statement that waited ``lock_timeout`` for a table lock."""
 
 # typer raises click's exceptions, from click itself or from the copy of click it ships: find the
 # classes through a public typer name so either works.
@@ -43,6 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         typer.echo(f"backout: error: {exc}", err=True)
         return exc.exit_code
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE:  # lock_timeout, not retried
+            first = (str(exc).strip().splitlines() or ["lock timeout"])[0]
+            typer.echo(
+                f"backout: error: {first}: another session holds a lock on a table backout "
+                "reads; try again when it finishes",
+                err=True,
+            )
+            return ExitCode.LOCKED
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
         else:

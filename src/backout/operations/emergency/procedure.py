@@ -59,14 +59,14 @@ def perform_step(run: Run, step: Step) -> None:
         made = step.run(run)
     except BaseException as exc:  # the timeline says what failed, whatever it was
         if step.failure is not None:
-            run.note(failure_note(step.failure, exc))
+            run.note(failure_note(step.failure, exc, committed="roll back" in run.completed))
         raise
     run.made = run.made.merged(made)
     run.completed.append(step.name)
 
 
-def failure_note(stage: str, exc: BaseException) -> str:
-    """The timeline entry of a failed stage."""
+def failure_note(stage: str, exc: BaseException, *, committed: bool = False) -> str:
+    """The timeline entry of a failed stage (``committed``: after the rollback committed)."""
     if isinstance(exc, KeyboardInterrupt):
         what = "interrupted"
     elif isinstance(exc, BackoutError):
@@ -75,6 +75,8 @@ def failure_note(stage: str, exc: BaseException) -> str:
         what = f"internal error: {type(exc).__name__}: {exc}"
     if stage == "rollback":
         return f"rollback FAILED: {what}"
+    if committed:
+        return f"{stage} FAILED: {what}; the rollback was committed before it"
     return f"{stage} FAILED: {what}; nothing was rolled back"
 
 
