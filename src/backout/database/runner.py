@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -125,7 +125,8 @@ class Runner:
         set_timeouts(self.conn, lock_timeout=self.options.lock_timeout)
         row = self.conn.execute("SELECT current_setting('statement_timeout')").fetchone()
         self._bookkeeping_timeout = str(row[0]) if row else "0"
-        self.watch.connection()  # open now: the first lock wait is watched from its start
+        with suppress(BackoutError):  # without it, blockers are not named; nothing else
+            self.watch.connection()  # open now: the first lock wait is watched from its start
 
     @property
     def waits(self) -> Waits:

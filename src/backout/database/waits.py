@@ -21,7 +21,7 @@ import psycopg
 import psycopg.errors
 from psycopg.conninfo import make_conninfo
 
-from backout.database.connection import APPLICATION_NAME, connect, set_timeouts
+from backout.database.connection import APPLICATION_NAME, DatabaseError, connect, set_timeouts
 from backout.database.lock import BlockerWatch, Session
 from backout.errors import LockTimeoutError
 
@@ -70,8 +70,15 @@ class Watch:
         self._conn: psycopg.Connection[Any] | None = None
 
     def connection(self) -> psycopg.Connection[Any]:
+        """The watching connection, opened now if it is not (or no longer) open."""
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self._conninfo, autocommit=True, application=WATCH_APPLICATION)
+            try:
+                self._conn = connect(self._conninfo, autocommit=True, application=WATCH_APPLICATION)
+            except DatabaseError as exc:  # its message would spell out every parameter
+                raise DatabaseError(
+                    "could not open a second connection to watch for blocking sessions",
+                    sqlstate=exc.sqlstate,
+                ) from None
         return self._conn
 
     def close(self) -> None:
@@ -146,7 +153,7 @@ class Waits:
             yield watch
 
     def _pause(self, subject: str, blockers: Sequence[Session], number: int) -> None:
-        delay = min(self.options.backoff * 2**number, MAX_BACKOFF) * random.uniform(0.8, 1.2)
+        delay = min(self.options.backoff * 2**number * random.uniform(0.8, 1.2), MAX_BACKOFF)
         who = "; ".join(b.describe() for b in blockers) or "a session that has finished"
         self.report(
             f"  {subject}: lock timeout ({self.options.lock_timeout:g} s), blocked by "
