@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,50 @@ def test_a_non_transactional_rollback_interrupted_resumes_where_it_stopped(
     assert progress[0] == "  line 13: already done in an earlier run, skipped"
     assert rows(conn, "SELECT to_regclass('idx_events_kind')") == [(None,)]
     assert states(settings, target)["007_indexes"] == "rolled_back"
+
+
+SLOW_AUDIT = """
+CREATE FUNCTION slow_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.4); RETURN NEW; END $$;
+CREATE TRIGGER slow_audit BEFORE INSERT ON backout_audit_event
+  FOR EACH ROW EXECUTE FUNCTION slow_audit();
+"""
+
+
+def test_statement_timeout_bounds_the_documented_statements_never_the_bookkeeping(
+    project: Path, settings: Settings, target: Target, conn: psycopg.Connection[Any]
+) -> None:
+    apply(settings, target, ME)
+    conn.execute(SLOW_AUDIT)  # each audit row takes longer to write than the timeout allows
+    write(
+        project,
+        "007_index.sql",
+        "CREATE INDEX CONCURRENTLY idx_jobs_kind ON jobs (kind);",
+        "DROP INDEX CONCURRENTLY IF EXISTS idx_jobs_kind;",
+    )
+    write(project, "008_slow.sql", "CREATE TABLE w (id int);\nSELECT pg_sleep(2);", "DROP TABLE w;")
+    bounded = replace(FAST, statement_timeout=0.2)
+
+    apply(settings, target, ME, to="007", options=bounded)  # journaled: statement by statement
+    with pytest.raises(StatementFailedError) as caught:
+        apply(settings, target, ME, options=bounded)
+    rollback(settings, target, ME, "006", options=bounded)  # one transaction
+
+    assert caught.value.sqlstate == "57014"
+    assert "008_slow line 7: canceling statement due to statement timeout" in str(caught.value)
+    assert states(settings, target)["007_index"] == "applied"
+    assert states(settings, target)["006_add_jobs_priority"] == "rolled_back"
+    assert states(settings, target)["008_slow"] == "pending"
+    assert rows(conn, "SELECT to_regclass('idx_jobs_kind'), to_regclass('w')") == [
+        ("idx_jobs_kind", None)
+    ]
+    audit = rows(
+        conn,
+        "SELECT migration, outcome FROM backout_audit_event"
+        " WHERE migration IN ('007_index', '006_add_jobs_priority', '008_slow') ORDER BY id",
+    )
+    assert audit[-3:] == [
+        ("007_index", "success"),
+        ("008_slow", "failure"),
+        ("006_add_jobs_priority", "success"),
+    ]

@@ -13,7 +13,13 @@ import typer
 from backout.cli import render, render_operations
 from backout.cli.app import state
 from backout.cli.options import Connection, Limits, Locks
-from backout.database.connection import Target, parse_duration, resolve_target
+from backout.database.connection import (
+    MAX_LOCK_WAIT,
+    MAX_STATEMENT_TIMEOUT,
+    Target,
+    parse_limit,
+    resolve_target,
+)
 from backout.database.runner import RunOptions
 from backout.errors import ExitCode, RefusedError
 from backout.git import operator_identity
@@ -31,14 +37,18 @@ def target_of(ctx: typer.Context, connection: Connection) -> Target:
 
 
 def run_options(locks: Locks) -> RunOptions:
+    """The lock and statement options as durations: each at least 1ms (0 would mean no limit)
+    and at most 1h for lock waits, 24h for a statement; anything else is a usage error."""
     statement = locks.statement_timeout if isinstance(locks, Limits) else None
     return RunOptions(
-        lock_wait=parse_duration(locks.lock_wait, option="--lock-wait"),
-        lock_timeout=parse_duration(locks.lock_timeout, option="--lock-timeout"),
+        lock_wait=parse_limit(locks.lock_wait, option="--lock-wait", maximum=MAX_LOCK_WAIT),
+        lock_timeout=parse_limit(
+            locks.lock_timeout, option="--lock-timeout", maximum=MAX_LOCK_WAIT
+        ),
         lock_retries=locks.lock_retries,
-        statement_timeout=parse_duration(statement, option="--statement-timeout")
-        if statement
-        else None,
+        statement_timeout=None
+        if statement is None
+        else parse_limit(statement, option="--statement-timeout", maximum=MAX_STATEMENT_TIMEOUT),
     )
 
 

@@ -59,16 +59,28 @@ EnvName = Annotated[
     str | None, typer.Option("--env", help="A configured environment: its URL and rules.")
 ]
 LockWait = Annotated[
-    str, typer.Option("--lock-wait", help="How long to wait for another backout run.")
+    str,
+    typer.Option("--lock-wait", help="How long to wait for another backout run (1ms to 1h)."),
 ]
 LockTimeout = Annotated[
-    str, typer.Option("--lock-timeout", help="How long a statement may wait for a table lock.")
+    str,
+    typer.Option(
+        "--lock-timeout", help="How long a statement may wait for a table lock (1ms to 1h)."
+    ),
 ]
+MAX_LOCK_RETRIES = 100
 LockRetries = Annotated[
-    int, typer.Option("--lock-retries", min=0, help="Retries after a lock timeout.")
+    int,
+    typer.Option(
+        "--lock-retries", min=0, max=MAX_LOCK_RETRIES, help="Retries after a lock timeout."
+    ),
 ]
 StatementTimeout = Annotated[
-    str | None, typer.Option("--statement-timeout", help="Longest a statement may run.")
+    str | None,
+    typer.Option(
+        "--statement-timeout",
+        help="Longest each documented statement may run (1ms to 24h; not backout's own).",
+    ),
 ]
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backout.config import Environment, Settings
@@ -24,6 +25,16 @@ from backout.redaction import redact as redact
 APPLICATION_NAME = "backout"
 DATABASE_URL_ENV = "DATABASE_URL"
 CONNECT_TIMEOUT = 10
+DEFAULT_LOCK_TIMEOUT = 5.0
+"""Seconds a statement may wait for a table lock, unless the command says otherwise."""
+CLIENT_CHECK_INTERVAL = 1.0
+"""Seconds between the server's checks, while a statement runs or waits, that backout is still
+there: when the process is killed, the server cancels what the session was doing and rolls its
+transaction back instead of holding (or queueing for) locks until the statement ends."""
+MAX_LOCK_WAIT = 3600.0
+"""The longest ``--lock-wait`` and ``--lock-timeout`` backout accepts: one hour."""
+MAX_STATEMENT_TIMEOUT = 86400.0
+"""The longest ``--statement-timeout`` backout accepts: a day."""
 
 
 class DatabaseError(BackoutError):
@@ -200,13 +211,26 @@ def _check_address(rest: str, source: str) -> None:
         )
 
 
-def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-    """A connection named ``backout`` in ``pg_stat_activity``; a one-line error when unreachable."""
+def connect(
+    url: str,
+    *,
+    autocommit: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    application: str = APPLICATION_NAME,
+) -> psycopg.Connection[Any]:
+    """A connection named ``backout`` in ``pg_stat_activity``; a one-line error when unreachable.
+
+    Every connection backout opens may wait for a table lock, so each waits at most
+    ``lock_timeout`` and has the server check, while a statement runs, that backout is still
+    there (:func:`set_timeouts`): a killed backout leaves no backend waiting or holding locks.
+    """
     try:
-        conninfo = make_conninfo(
-            url, application_name=APPLICATION_NAME, connect_timeout=CONNECT_TIMEOUT
-        )
-        return psycopg.connect(conninfo, autocommit=autocommit)
+        conninfo = make_conninfo(url, application_name=application, connect_timeout=CONNECT_TIMEOUT)
+        conn = psycopg.connect(conninfo, autocommit=autocommit)
+        set_timeouts(conn, lock_timeout=lock_timeout)
+        if not autocommit:
+            conn.commit()
+        return conn
     except psycopg.Error as exc:
         raise DatabaseError(
             f"cannot connect to {redact(url, url)}: {first_line(exc, url)}",
@@ -221,29 +245,32 @@ def first_line(exc: BaseException, *urls: str | None) -> str:
     return redact(text.splitlines()[0] if text else type(exc).__name__, *urls)
 
 
-CLIENT_CHECK_INTERVAL = 1.0
-"""Seconds between the server's checks, during a long statement, that backout is still there:
-when the process is killed, the server cancels the statement and rolls the transaction back
-instead of holding its locks until the statement ends."""
-
-
 def set_timeouts(
-    conn: psycopg.Connection[Any], *, lock_timeout: float, statement_timeout: float | None
+    conn: psycopg.Connection[Any],
+    *,
+    lock_timeout: float,
+    statement_timeout: float | None = None,
+    local: bool = False,
 ) -> None:
-    """Session settings for the connection that runs migration SQL: lock and statement
-    timeouts, and (PostgreSQL 14+) ``client_connection_check_interval``."""
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", (_ms(lock_timeout),))
-    if conn.info.server_version >= 140000:  # a killed backout must not leave its locks behind
-        conn.execute(
-            "SELECT set_config('client_connection_check_interval', %s, false)",
-            (_ms(CLIENT_CHECK_INTERVAL),),
-        )
+    """``lock_timeout`` (and ``statement_timeout`` when given) in one round trip: for the
+    session, or with ``local`` for the current transaction only. A session also gets
+    ``client_connection_check_interval`` (PostgreSQL 14+), so that when backout is killed the
+    server ends what the session was doing, a lock wait included, instead of keeping its place
+    in the queue or its locks. A duration never reaches the server as 0, which means no limit."""
+    settings = [("lock_timeout", milliseconds(lock_timeout))]
     if statement_timeout is not None:
-        conn.execute("SELECT set_config('statement_timeout', %s, false)", (_ms(statement_timeout),))
+        settings.append(("statement_timeout", milliseconds(statement_timeout)))
+    if not local and conn.info.server_version >= 140000:
+        settings.append(("client_connection_check_interval", milliseconds(CLIENT_CHECK_INTERVAL)))
+    calls = sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, {})").format(name, value, local) for name, value in settings
+    )
+    conn.execute(sql.SQL("SELECT {}").format(calls))
 
 
-def _ms(seconds: float) -> str:
-    return f"{round(seconds * 1000)}ms"
+def milliseconds(seconds: float) -> str:
+    """A duration as PostgreSQL reads it, never below 1 ms (0 would mean no limit at all)."""
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|min|h)?\s*$")
@@ -258,3 +285,28 @@ def parse_duration(text: str, *, option: str = "duration") -> float:
             f"{option} {text!r} is not a duration", hint="use e.g. 500ms, 5s, 2m or 1h"
         )
     return float(match["value"]) * _UNITS[match["unit"]]
+
+
+def parse_limit(text: str, *, option: str, maximum: float) -> float:
+    """A duration that bounds a wait: at least 1 ms (PostgreSQL reads 0 as "no limit", and
+    backout never waits without one), at most ``maximum`` seconds."""
+    seconds = parse_duration(text, option=option)
+    if round(seconds * 1000) < 1:
+        raise UsageError(
+            f"{option} {text!r} is shorter than 1ms, the least backout allows",
+            hint=f"give a duration between 1ms and {_spoken(maximum)}, e.g. 5s "
+            "(0 would mean no limit)",
+        )
+    if seconds > maximum:
+        raise UsageError(
+            f"{option} {text!r} is longer than {_spoken(maximum)}, the most backout allows",
+            hint=f"give a duration between 1ms and {_spoken(maximum)}",
+        )
+    return seconds
+
+
+def _spoken(seconds: float) -> str:
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds * 1000:g}ms"

@@ -1,10 +1,14 @@
 """The migration lock, and who is in our way.
 
-A PostgreSQL session-level advisory lock, held on a dedicated connection: only one backout run
-changes a database at a time, and the lock cannot go stale, because the server releases it when
-the session ends (a crash, a killed process, a lost network). The same connection then watches
-the session that runs the SQL and records which sessions block it (``pg_blocking_pids``), so a
-lock timeout can name them.
+A PostgreSQL session-level advisory lock, held by the very session that runs the change: only
+one backout run changes a database at a time, and the lock can neither go stale nor be lost
+apart from the change. The server releases it when the session ends (a crash, a killed process,
+a lost network, ``pg_terminate_backend``), and then the change, which ran in that session, ends
+with it: its open transaction is rolled back and its connection is gone. Each step also proves,
+inside its own transaction, that this session still holds the lock (:func:`guard_transaction`),
+and keeps it to the commit whatever its SQL does. Who blocks the session is seen from another,
+lock-less connection (:class:`BlockerWatch`, ``pg_blocking_pids``), so a lock timeout can name
+them.
 """
 
 from __future__ import annotations
@@ -12,15 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
-from backout.database.connection import connect
-from backout.errors import LockTimeoutError
+from backout.errors import BackoutError, LockTimeoutError
 from backout.redaction import normalize_query, redact
 
 # One lock per database for every backout run: "backout" in ASCII, as a 64-bit key.
@@ -71,34 +74,70 @@ class LockHeldError(LockTimeoutError):
         self.holder = holder
 
 
+class LockLostError(BackoutError):
+    """This session no longer holds the migration lock: what was to run did not (exit 1)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what}: this session no longer holds the migration lock, so it was not run",
+            hint="another backout run may be changing this database; check `backout status`, "
+            "then run the same command again",
+        )
+
+
 @contextmanager
 def migration_lock(
-    url: str,
+    conn: psycopg.Connection[Any],
     *,
     wait: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> Iterator[psycopg.Connection[Any]]:
-    """Hold the advisory lock on a dedicated connection, waiting at most ``wait`` seconds."""
-    conn = connect(url, autocommit=True)
+) -> Iterator[None]:
+    """Hold the advisory lock on ``conn``, the connection that runs the change, waiting at most
+    ``wait`` seconds for another run to let it go."""
+    deadline = clock() + wait
+    while not _try_lock(conn):
+        if clock() >= deadline:
+            raise LockHeldError(lock_holder(conn), wait)
+        sleep(min(POLL_SECONDS * 5, max(deadline - clock(), 0.01)))
     try:
-        deadline = clock() + wait
-        while not _try_lock(conn):
-            if clock() >= deadline:
-                raise LockHeldError(lock_holder(conn), wait)
-            sleep(min(POLL_SECONDS * 5, max(deadline - clock(), 0.01)))
-        try:
-            yield conn
-        finally:
-            if not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        yield
     finally:
-        conn.close()
+        if not (conn.closed or conn.broken):
+            with suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
 
 def _try_lock(conn: psycopg.Connection[Any]) -> bool:
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
     return bool(row and row[0])
+
+
+_HELD = """
+EXISTS (SELECT 1 FROM pg_locks
+         WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND classid = (%(key)s >> 32)::oid AND objid = (%(key)s & 4294967295)::oid
+           AND objsubid = 1)
+"""
+
+
+def holds_lock(conn: psycopg.Connection[Any]) -> bool:
+    """Whether this session holds the migration lock right now."""
+    row = conn.execute(f"SELECT {_HELD}", {"key": LOCK_KEY}).fetchone()
+    return bool(row and row[0])
+
+
+def guard_transaction(conn: psycopg.Connection[Any], what: str) -> None:
+    """Inside a transaction on ``conn``: prove this session holds the migration lock, and hold
+    it again until the transaction ends (a transaction-level lock, which no SQL can release),
+    or raise :class:`LockLostError` before anything of ``what`` runs."""
+    row = conn.execute(
+        f"SELECT CASE WHEN {_HELD} THEN pg_try_advisory_xact_lock(%(key)s) ELSE false END",
+        {"key": LOCK_KEY},
+    ).fetchone()
+    if not (row and row[0]):
+        raise LockLostError(what)
 
 
 def lock_holder(conn: psycopg.Connection[Any]) -> Session | None:
@@ -132,10 +171,12 @@ def blockers(conn: psycopg.Connection[Any], pid: int) -> list[Session]:
 
 
 class BlockerWatch:
-    """Watches session ``pid`` from the lock connection and remembers the last blockers seen."""
+    """Watches session ``pid`` from another connection (``source()``, asked for on the first
+    look, so that nothing is opened for a wait that never happens) and remembers the last
+    blockers seen."""
 
-    def __init__(self, conn: psycopg.Connection[Any], pid: int) -> None:
-        self._conn = conn
+    def __init__(self, source: Callable[[], psycopg.Connection[Any]], pid: int) -> None:
+        self._source = source
         self._pid = pid
         self._stop = threading.Event()
         self._seen: list[Session] = []
@@ -157,9 +198,9 @@ class BlockerWatch:
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             try:
-                found = blockers(self._conn, self._pid)
-            except psycopg.Error:
-                return  # the lock connection is gone; the run will notice on its own
+                found = blockers(self._source(), self._pid)
+            except (psycopg.Error, BackoutError):
+                return  # no watching connection: the failure will say less, nothing more
             if found:
                 self._seen = found
 

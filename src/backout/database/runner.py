@@ -1,20 +1,24 @@
 """Running one migration's statements safely: apply or roll back, with its history row.
 
-A transactional step runs every statement, the history change and the audit row in one
-transaction: all of it happens or none of it. A lock timeout (PostgreSQL gave up waiting for a
-table lock, ``lock_timeout``) is retried with exponential backoff and jitter, reporting the
-sessions in the way each time. A step holding a statement that cannot run in a transaction
-(``CREATE INDEX CONCURRENTLY``...) runs statement by statement, each recorded in the journal as
-it finishes, so a failure says exactly what ran and a re-run resumes after it. Failures are
-audited in their own transaction, on the lock connection, after the failed one rolled back.
+Steps run on the connection that holds the migration lock, and each first proves it still
+does (:func:`~backout.database.lock.guard_transaction`): when that session is terminated, the
+change ends with it. A transactional step runs every statement, the history change and the
+audit row in one transaction: all of it happens or none of it. A lock timeout (PostgreSQL gave
+up waiting for a table lock, ``lock_timeout``) is retried with exponential backoff and jitter,
+reporting the sessions in the way each time (:mod:`backout.database.waits`). A step holding a
+statement that cannot run in a transaction (``CREATE INDEX CONCURRENTLY``...) runs statement by
+statement, each recorded in the journal as it finishes, so a failure says exactly what ran and
+a re-run resumes after it. ``statement_timeout`` bounds the documented statements only, never
+the history, journal and audit writes. Failures are audited in their own transaction, on the
+watching connection, after the failed one rolled back.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -22,7 +26,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg.errors
 
-from backout.database.connection import DatabaseError, first_line, set_timeouts
+from backout.database.connection import DatabaseError, first_line, milliseconds, set_timeouts
 from backout.database.history import (
     AuditEvent,
     ensure_journal,
@@ -31,28 +35,17 @@ from backout.database.history import (
     journal_record,
     write_audit,
 )
-from backout.database.lock import BlockerWatch, Session
-from backout.errors import LockTimeoutError
+from backout.database.lock import LockLostError, guard_transaction, holds_lock
+from backout.database.waits import BlockedError as BlockedError
+from backout.database.waits import Reporter as Reporter
+from backout.database.waits import RunOptions as RunOptions
+from backout.database.waits import Waits, Watch
+from backout.errors import BackoutError
 from backout.migrations.statements import Flag, Statement
 
 T = TypeVar("T")
-Reporter = Callable[[str], None]
 StatementDone = Callable[[Statement, int, int], None]
 """Called after each statement ran: the statement, its row count (-1: none), milliseconds."""
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How patiently and how carefully SQL is run."""
-
-    lock_wait: float = 30.0
-    """Seconds to wait for the migration lock (another backout run)."""
-    lock_timeout: float = 5.0
-    """Seconds a statement may wait for a table lock before PostgreSQL gives up."""
-    lock_retries: int = 5
-    statement_timeout: float | None = None
-    backoff: float = 0.5
-    """Seconds before the first retry; doubled each time, with jitter."""
 
 
 @dataclass(frozen=True)
@@ -109,25 +102,17 @@ class StatementFailedError(DatabaseError):
         self.statement = statement
 
 
-class BlockedError(LockTimeoutError):
-    """Lock timeouts every time: other sessions kept the tables we need locked."""
-
-    def __init__(self, step: Step, blockers: Sequence[Session], attempts: int) -> None:
-        who = "; ".join(b.describe() for b in blockers) or "sessions that had finished by then"
-        super().__init__(
-            f"{step.migration}: could not get its table locks in {attempts} attempts; "
-            f"blocked by {who}",
-            hint="nothing was changed; retry when they finish, or end them",
-        )
-        self.blockers = tuple(blockers)
+class BookkeepingFailedError(DatabaseError):
+    """The history change or the audit row failed; the step's transaction was rolled back."""
 
 
 @dataclass
 class Runner:
-    """Runs steps on ``conn``, watched from ``lock_conn`` (which holds the migration lock)."""
+    """Runs steps on ``conn``, the session holding the migration lock, watched from ``watch``
+    (a lock-less connection, which also records failures when ``conn`` is gone)."""
 
     conn: psycopg.Connection[Any]
-    lock_conn: psycopg.Connection[Any]
+    watch: Watch
     audit_table: str
     options: RunOptions = field(default_factory=RunOptions)
     report: Reporter = lambda _: None
@@ -137,34 +122,43 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.conn.autocommit = True
-        set_timeouts(
-            self.conn,
-            lock_timeout=self.options.lock_timeout,
-            statement_timeout=self.options.statement_timeout,
-        )
+        set_timeouts(self.conn, lock_timeout=self.options.lock_timeout)
+        row = self.conn.execute("SELECT current_setting('statement_timeout')").fetchone()
+        self._bookkeeping_timeout = str(row[0]) if row else "0"
+        with suppress(BackoutError):  # without it, blockers are not named; nothing else
+            self.watch.connection()  # open now: the first lock wait is watched from its start
+
+    @property
+    def waits(self) -> Waits:
+        """How this runner waits for table locks, for other work under the same lock."""
+        return Waits(self.options, self.report, self.sleep, self.watch)
 
     def run(self, step: Step) -> Ran:
         """Run ``step``; return how it ran, or raise once the failure is audited."""
-        if step.transactional:
-            return self._with_retries(step, lambda: self._in_transaction(step))
-        return self._journaled(step)
+        try:
+            if step.transactional:
+                return self._retrying(step, lambda: self._in_transaction(step))
+            return self._journaled(step)
+        except LockLostError as exc:
+            self._audit_failure(step, None, error=exc.message)
+            raise
 
     def _in_transaction(self, step: Step) -> Ran:
         started = time.monotonic()
         current = step.statements[0] if step.statements else None
         try:
             with self.conn.transaction():
-                for current in step.statements:
-                    self._execute(current)
+                guard_transaction(self.conn, step.migration)
+                with self._statement_timeout(local=True):
+                    for current in step.statements:
+                        self._execute(current)
+                current = None
                 ran = self._finish(step, _ms_since(started))
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
-            self._audit_failure(step, exc, _ms_since(started))
-            assert current is not None
-            raise StatementFailedError(
-                step, current, exc, "its transaction was rolled back: nothing was changed"
-            ) from None
+            self._audit_failure(step, exc, None, _ms_since(started))
+            raise self._failed(step, current, exc, "nothing was changed") from None
         return ran
 
     def _journaled(self, step: Step) -> Ran:
@@ -179,9 +173,9 @@ class Runner:
                 continue
             t0 = time.monotonic()
             try:
-                self._with_retries(step, lambda s=statement: self._execute(s))  # type: ignore[misc]
+                self._retrying(step, lambda s=statement: self._journaled_statement(step, s))  # type: ignore[misc]
             except psycopg.Error as exc:
-                self._audit_failure(step, exc, _ms_since(started), {"finished": sorted(done)})
+                self._audit_failure(step, exc, {"finished": sorted(done)}, _ms_since(started))
                 said = (
                     f"statements before line {statement.line} ran and are journaled; "
                     "fix the cause and run the same command again to resume"
@@ -194,9 +188,34 @@ class Runner:
             journal_record(self.conn, key, index, took)
             self.report(f"  line {statement.line}: done in {took} ms (journaled)")
         with self.conn.transaction():
+            guard_transaction(self.conn, step.migration)
             ran = self._finish(step, _ms_since(started), {"journal": {"finished": sorted(done)}})
             journal_clear(self.conn, key)
         return ran
+
+    def _journaled_statement(self, step: Step, statement: Statement) -> None:
+        """One statement on its own, only while this session holds the migration lock."""
+        if not holds_lock(self.conn):
+            raise LockLostError(f"{step.migration} line {statement.line}")
+        with self._statement_timeout(local=False):
+            self._execute(statement)
+
+    @contextmanager
+    def _statement_timeout(self, *, local: bool) -> Iterator[None]:
+        """``--statement-timeout`` for the documented statements run inside, and the session's
+        own value again after them (for the transaction, or for the session)."""
+        if self.options.statement_timeout is None:
+            yield
+            return
+        query = "SELECT set_config('statement_timeout', %s, %s)"
+        self.conn.execute(query, (milliseconds(self.options.statement_timeout), local))
+        try:
+            yield
+        finally:
+            if not (local or self.conn.closed or self.conn.broken):
+                self.conn.execute(query, (self._bookkeeping_timeout, False))
+        if local:
+            self.conn.execute(query, (self._bookkeeping_timeout, True))
 
     def _finish(self, step: Step, duration: int, details: dict[str, Any] | None = None) -> Ran:
         """The history change and the success audit row, in the caller's transaction."""
@@ -207,32 +226,35 @@ class Runner:
         )
         return Ran(duration, audit_id, at)
 
-    def _execute(self, statement: Statement) -> int:
+    def _execute(self, statement: Statement) -> None:
         started = time.monotonic()
         rows = self.conn.execute(statement.sql).rowcount
         self.on_statement(statement, rows, _ms_since(started))
-        return 0
 
-    def _with_retries(self, step: Step, attempt: Callable[[], T]) -> T:
-        retries = self.options.lock_retries
-        pid = self.conn.info.backend_pid
-        for number in range(retries + 1):
-            with BlockerWatch(self.lock_conn, pid) as watch:
-                try:
-                    return attempt()
-                except psycopg.errors.LockNotAvailable as exc:
-                    blockers = watch.take()
-                    if number == retries:
-                        self._audit_failure(step, exc, None, {"attempts": number + 1})
-                        raise BlockedError(step, blockers, number + 1) from None
-            delay = self.options.backoff * 2**number * random.uniform(0.8, 1.2)
-            who = "; ".join(b.describe() for b in blockers) or "a session that has finished"
-            self.report(
-                f"  {step.migration}: lock timeout ({self.options.lock_timeout:g} s), blocked by "
-                f"{who}; retry {number + 1}/{retries} in {delay:.1f} s"
+    def _retrying(self, step: Step, attempt: Callable[[], T]) -> T:
+        return self.waits.retrying(
+            self.conn,
+            step.migration,
+            attempt,
+            on_give_up=lambda exc, n: self._audit_failure(step, exc, {"attempts": n}),
+        )
+
+    def _failed(
+        self, step: Step, statement: Statement | None, exc: psycopg.Error, what: str
+    ) -> BackoutError:
+        """The error of a failed transaction: the statement that failed, or the bookkeeping."""
+        lost = self.conn.closed or self.conn.broken
+        said = f"its transaction was rolled back: {what}" + (
+            "; the session holding the migration lock ended" if lost else ""
+        )
+        if statement is None:
+            return BookkeepingFailedError(
+                f"{step.migration}: recording it in the history and audit tables failed: "
+                f"{first_line(exc)}",
+                sqlstate=exc.sqlstate,
+                hint=said,
             )
-            self.sleep(delay)
-        raise AssertionError("unreachable")
+        return StatementFailedError(step, statement, exc, said)
 
     def _event(
         self,
@@ -254,19 +276,22 @@ class Runner:
     def _audit_failure(
         self,
         step: Step,
-        exc: psycopg.Error,
-        duration: int | None,
+        exc: psycopg.Error | None,
         details: dict[str, Any] | None = None,
+        duration: int | None = None,
+        *,
+        error: str | None = None,
     ) -> None:
-        """The failure row, in its own transaction on the lock connection (ours may be dead)."""
+        """The failure row, in its own transaction on the watching connection (``conn`` may
+        be dead)."""
         event = replace(
             self._event(step, "failure", duration, details),
-            sqlstate=exc.sqlstate,
-            error=first_line(exc),
+            sqlstate=exc.sqlstate if exc is not None else None,
+            error=first_line(exc) if exc is not None else error,
         )
         try:
-            write_audit(self.lock_conn, self.audit_table, event)
-        except psycopg.Error:
+            write_audit(self.watch.connection(), self.audit_table, event)
+        except (psycopg.Error, BackoutError):
             self.report("  (could not write the failure to the audit table)")
 
 

@@ -104,7 +104,7 @@ class _Apply:
             steps.append((s.migration, s.migration.statements))
         return Plan("apply", self.target, tuple(steps))
 
-    def preview(self, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
+    def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
         return Outcome(plan)
 
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
@@ -140,7 +140,7 @@ class _Baseline:
         steps = tuple((s.migration, ()) for s in pending if s.migration is not None)
         return Plan("baseline", self.target, steps)
 
-    def preview(self, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
+    def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
         return Outcome(plan)
 
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:

@@ -2,7 +2,9 @@
 
 What ``rollback --dry-run`` and ``emergency --dry-run`` show: each statement's result on the
 real database, with nothing kept. (A *rehearsal* is different: it runs on a scratch database;
-see :mod:`backout.operations.rehearsal`.)
+see :mod:`backout.operations.rehearsal`.) Its waits are bounded like a real run's: each lock
+wait lasts at most ``lock_timeout`` and is retried, naming the sessions in the way, then the dry
+run gives up (exit 5), so it never queues for long in front of other sessions' plain reads.
 """
 
 from __future__ import annotations
@@ -11,33 +13,44 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from backout.database.connection import DatabaseError, first_line
+from backout.database.waits import Waits, bounded
 from backout.migrations.statements import Statement
 from backout.migrations.transaction_control import refuse_transaction_control
 
 
-def dry_run(conn: psycopg.Connection[Any], statements: Sequence[Statement]) -> list[str]:
+def dry_run(
+    conn: psycopg.Connection[Any], statements: Sequence[Statement], waits: Waits | None = None
+) -> list[str]:
     """One line per statement, ``ok`` or ``FAILED`` with the server's message; nothing kept.
 
     Transaction control (a ``COMMIT`` would end the transaction that is always rolled back)
     is refused before anything runs, whatever the caller checked before.
     """
     refuse_transaction_control(statements)
-    lines = []
+    waits = waits or Waits()
     try:
-        with conn.transaction(force_rollback=True):
-            for statement in statements:
-                lines.append(_try(conn, statement))
+        return waits.retrying(conn, "the dry run", lambda: _attempt(conn, statements, waits))
     except psycopg.Error as exc:
         raise DatabaseError(f"the dry run could not finish: {first_line(exc)}") from None
-    return lines
+
+
+def _attempt(
+    conn: psycopg.Connection[Any], statements: Sequence[Statement], waits: Waits
+) -> list[str]:
+    """Every statement, in one transaction that is rolled back; a lock timeout ends it all."""
+    with bounded(conn, waits.options, statements=True, force_rollback=True):
+        return [_try(conn, statement) for statement in statements]
 
 
 def _try(conn: psycopg.Connection[Any], statement: Statement) -> str:
     try:
         with conn.transaction():  # a savepoint: a failure does not hide the rest
             conn.execute(statement.sql)
+    except psycopg.errors.LockNotAvailable:
+        raise  # not the statement's failure: the whole attempt is retried
     except psycopg.Error as exc:
         message = exc.diag.message_primary or first_line(exc)
         return f"FAILED  line {statement.line}: {message}"

@@ -23,6 +23,7 @@ from backout.database.connection import Target, connect
 from backout.database.history import AuditEvent, ensure_audit, ensure_history, remove_applied
 from backout.database.lock import migration_lock
 from backout.database.runner import Reporter, Runner, RunOptions, Step
+from backout.database.waits import Waits, Watch
 from backout.errors import RefusedError
 from backout.migrations.file import MigrationFile
 from backout.migrations.lint import require_runnable
@@ -80,6 +81,11 @@ class Context:
     confirm: Confirm = lambda _: True
     report: Reporter = lambda _: None
 
+    @property
+    def waits(self) -> Waits:
+        """How this operation waits for table locks outside a runner (dry runs, backups)."""
+        return Waits(self.options, self.report)
+
 
 class Operation(Protocol):
     """A planned change: how it plans, what its dry run shows, how it runs under the lock."""
@@ -102,7 +108,7 @@ class Operation(Protocol):
 
     def plan(self, conn: psycopg.Connection[Any]) -> Plan: ...
 
-    def preview(self, conn: psycopg.Connection[Any], plan: Plan) -> Outcome: ...
+    def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome: ...
 
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome: ...
 
@@ -111,10 +117,10 @@ def perform(
     ctx: Context, operation: Operation, *, dry_run: bool, skip_rehearsal: str | None = None
 ) -> Outcome:
     """Plan, preview or rehearse, then run ``operation`` guarded, with its smoke checks."""
-    with connect(ctx.target.url, autocommit=True) as conn:
+    with connect(ctx.target.url, autocommit=True, lock_timeout=ctx.options.lock_timeout) as conn:
         plan = operation.plan(conn)
         if dry_run or not plan.steps:
-            return operation.preview(conn, plan)
+            return operation.preview(ctx, conn, plan)
         if operation.rehearsed:
             operator = gate(ctx.settings, ctx.target, ctx.operator, plan.names, skip_rehearsal)
             ctx = replace(ctx, operator=operator)
@@ -136,17 +142,18 @@ def guarded(
 ) -> Iterator[tuple[Plan, Runner]]:
     """What every change goes through before its first statement.
 
-    Approval (where the environment requires it), confirmation, the migration lock, the
-    history and audit tables, the plan made again under the lock (another run may have changed
-    the database meanwhile), and the approval's audit row. Yields the plan and a runner.
+    Approval (where the environment requires it), confirmation, the migration lock (taken on
+    ``conn``, the connection that runs the change: losing it ends the change), the history and
+    audit tables, the plan made again under the lock (another run may have changed the
+    database meanwhile), and the approval's audit row. Yields the plan and a runner.
     """
     approve_and_confirm(ctx, plan)
-    with migration_lock(plan.target.url, wait=ctx.options.lock_wait) as lock_conn:
+    with migration_lock(conn, wait=ctx.options.lock_wait), Watch(conn) as watch:
         for table in {ctx.settings.history_table(m.folder) for m, _ in plan.steps}:
             ensure_history(conn, table)
         ensure_audit(conn, ctx.settings.audit_table)
         plan = replan()
-        runner = Runner(conn, lock_conn, ctx.settings.audit_table, ctx.options, ctx.report)
+        runner = Runner(conn, watch, ctx.settings.audit_table, ctx.options, ctx.report)
         record_approval(ctx, runner, plan)
         yield plan, runner
 

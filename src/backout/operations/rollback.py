@@ -89,8 +89,8 @@ class _Rollback:
         warnings = _later_overlaps(self.catalog, conn, self.settings, migration)
         return Plan("rollback", self.target, ((migration, statements),), warnings)
 
-    def preview(self, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
-        return Outcome(plan, done=dry_run_on(conn, plan.steps[0][1]))
+    def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
+        return Outcome(plan, done=dry_run_on(conn, plan.steps[0][1], ctx.waits))
 
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
         migration, statements = plan.steps[0]

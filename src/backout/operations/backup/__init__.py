@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from backout.database.waits import Waits
 from backout.migrations.statements import Statement
 from backout.operations.backup.catalog import read_catalog
 from backout.operations.backup.manifest import BackupError, Manifest, ManifestItem, read_manifest
@@ -38,7 +39,10 @@ __all__ = [
 ]
 
 
-def plan_backup(conn: psycopg.Connection[Any], statements: Sequence[Statement]) -> BackupPlan:
-    """What to back up before ``statements`` run; read-only catalog queries."""
+def plan_backup(
+    conn: psycopg.Connection[Any], statements: Sequence[Statement], waits: Waits | None = None
+) -> BackupPlan:
+    """What to back up before ``statements`` run; read-only catalog queries, whose lock waits
+    are bounded and retried (``waits``, else the defaults)."""
     losses = [loss for statement in statements for loss in statement.data_loss]
-    return plan(losses, read_catalog(conn, losses))
+    return plan(losses, read_catalog(conn, losses, waits or Waits()))

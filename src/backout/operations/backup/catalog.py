@@ -5,6 +5,9 @@ relation each loss's target resolves to, the tables of a dropped schema, the tab
 ``TRUNCATE ... CASCADE`` reaches through foreign keys, the views a ``DROP TABLE ... CASCADE``
 takes along, and, for each relation to back up, its columns, primary key, sequences and
 estimated rows. What to make of them is :func:`~backout.operations.backup.planning.plan`'s.
+Given :class:`~backout.database.waits.Waits`, the queries run in one transaction whose lock waits
+are bounded (``pg_relation_size`` and ``count(*)`` wait behind an ``ACCESS EXCLUSIVE`` lock), and
+a lock timeout is retried, then reported naming the sessions in the way (exit 5).
 
 Identifiers only ever reach SQL through :mod:`psycopg.sql`; names are resolved with parameters.
 """
@@ -17,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from backout.database.waits import Waits, bounded
 from backout.migrations.statements import DataLoss, LossKind
 from backout.operations.backup.planning import (
     Catalog,
@@ -30,8 +34,23 @@ SMALL_TABLE = 64 << 20
 """Bytes under which a table never analysed is counted to estimate its rows."""
 
 
-def read_catalog(conn: psycopg.Connection[Any], losses: Iterable[DataLoss]) -> Catalog:
-    """The :class:`Catalog` records :func:`~.planning.plan` needs for ``losses``."""
+def read_catalog(
+    conn: psycopg.Connection[Any], losses: Iterable[DataLoss], waits: Waits | None = None
+) -> Catalog:
+    """The :class:`Catalog` records :func:`~.planning.plan` needs for ``losses``; with
+    ``waits``, every lock wait bounded and retried."""
+    listed = list(losses)
+    if waits is None or not listed:
+        return _read(conn, listed)
+
+    def attempt() -> Catalog:
+        with bounded(conn, waits.options):
+            return _read(conn, listed)
+
+    return waits.retrying(conn, "the backup", attempt)
+
+
+def _read(conn: psycopg.Connection[Any], losses: Iterable[DataLoss]) -> Catalog:
     resolved: dict[str, int | None] = {}
     schemas: dict[str, tuple[int, ...]] = {}
     referencing: dict[int, tuple[int, ...]] = {}

@@ -3,21 +3,28 @@
 :func:`write_backup` streams each item out with ``COPY ... TO STDOUT (FORMAT binary)`` inside
 one repeatable-read, read-only transaction, so the files are one consistent snapshot, then
 writes ``SHA256SUMS``, ``RESTORE.md`` and, last, ``manifest.json``. A backup is never
-overwritten. Identifiers only ever reach SQL through :mod:`psycopg.sql`.
+overwritten. Its lock waits are bounded (``lock_timeout``): behind a session holding a table
+``ACCESS EXCLUSIVE``, the snapshot is given up, its files removed, and taken again after a
+backoff; then the backup fails naming that session (exit 5). Identifiers only ever reach SQL
+through :mod:`psycopg.sql`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import select
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import psycopg
+import psycopg.errors
 from psycopg import pq, sql
 
+from backout.database.connection import set_timeouts
+from backout.database.waits import RunOptions, Waits
 from backout.errors import RefusedError
 from backout.operations.backup.manifest import (
     CHECKSUMS,
@@ -34,6 +41,8 @@ BLOCK = 1 << 20
 """Bytes written (and hashed) at a time."""
 PROGRESS_STEP = 1 << 20
 """Bytes between two progress reports."""
+POLL = 1.0
+"""Seconds between two looks at the connection while the server has not answered yet."""
 
 Progress = Callable[[BackupItem, int], None]
 """Called while an item is written, with the bytes written so far."""
@@ -46,8 +55,10 @@ def write_backup(
     *,
     progress: Progress | None = None,
     now: datetime,
+    waits: Waits | None = None,
 ) -> Manifest:
-    """Write ``plan``'s items to ``folder`` (which must not hold anything) in one snapshot."""
+    """Write ``plan``'s items to ``folder`` (which must not hold anything) in one snapshot;
+    lock waits bounded and retried (``waits``, else the defaults)."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise RefusedError(
             f"the backup folder {folder} is not empty; a backup is never overwritten",
@@ -55,8 +66,14 @@ def write_backup(
         )
     folder.mkdir(parents=True, exist_ok=True)
     items: list[ManifestItem] = []
+    waits = waits or Waits()
+
+    def attempt() -> tuple[str, str]:
+        _start_over(folder, items)
+        return _copy_all(conn, plan, folder, progress, items, waits.options)
+
     try:
-        database, version = _copy_all(conn, plan, folder, progress, items)
+        database, version = waits.retrying(conn, "the backup", attempt)
     except psycopg.Error as exc:
         current = plan.items[len(items)].table if len(items) < len(plan.items) else "?"
         raise BackupError(
@@ -88,6 +105,7 @@ def _copy_all(
     folder: Path,
     progress: Progress | None,
     items: list[ManifestItem],
+    options: RunOptions,
 ) -> tuple[str, str]:
     """Copy every item out in one snapshot: ``(database, server version)``.
 
@@ -95,12 +113,20 @@ def _copy_all(
     """
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        set_timeouts(conn, lock_timeout=options.lock_timeout, local=True)
         database, version = conn.execute(
             "SELECT current_database(), current_setting('server_version')"
         ).fetchone() or ("", "")
         for item in plan.items:
             items.append(_copy_out(conn, item, folder, progress))
     return str(database), str(version)
+
+
+def _start_over(folder: Path, items: list[ManifestItem]) -> None:
+    """Before an attempt: nothing of an earlier, abandoned one (the folder started empty)."""
+    items.clear()
+    for leftover in folder.iterdir():
+        leftover.unlink()
 
 
 def _copy_out(
@@ -147,53 +173,88 @@ def _stream(
     transaction can still be rolled back.
     """
     pgconn = conn.pgconn
-    digest = hashlib.sha256()
-    block = bytearray()
-    size = reported = 0
+    sink = _Sink(out, item, progress)
     pgconn.send_query(query)
+    copying = False
     try:
-        started = pgconn.get_result()
+        started = _first_result(pgconn)
         if started is None or started.status != pq.ExecStatus.COPY_OUT:
             raise _copy_error(started, pgconn)
-        while True:
-            length, data = pgconn.get_copy_data(0)
-            if length < 0:
-                break
-            block += data
-            if len(block) >= BLOCK:
-                out.write(block)
-                digest.update(block)
-                size += len(block)
-                block.clear()
-                if progress is not None and size - reported >= PROGRESS_STEP:
-                    progress(item, size)
-                    reported = size
+        copying = True
+        while (received := pgconn.get_copy_data(0))[0] >= 0:
+            sink.add(received[1])
+        copying = False
         finished = pgconn.get_result()
         if finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
             raise _copy_error(finished, pgconn)
     except BaseException:
-        _abandon(pgconn)
+        _abandon(pgconn, copying=copying)
         raise
     while pgconn.get_result() is not None:
         pass
-    out.write(block)
-    digest.update(block)
-    size += len(block)
+    sink.flush()
     rows = int(finished.command_status.split()[-1]) if finished.command_status else 0
-    return rows, size, digest.hexdigest()
+    return rows, sink.size, sink.digest.hexdigest()
+
+
+def _first_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    """The COPY's first result, waited for on the socket rather than inside libpq: the wait
+    (for a table lock, say) then lets the thread that names the blockers run."""
+    pgconn.flush()
+    pgconn.consume_input()
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [], POLL)
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+class _Sink:
+    """Where a COPY's data goes: written and hashed in blocks of :data:`BLOCK` bytes, with a
+    progress report every :data:`PROGRESS_STEP` bytes."""
+
+    def __init__(self, out: BinaryIO, item: BackupItem, progress: Progress | None) -> None:
+        self.out, self.item, self.progress = out, item, progress
+        self.digest = hashlib.sha256()
+        self.block = bytearray()
+        self.size = self.reported = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        self.block += data
+        if len(self.block) < BLOCK:
+            return
+        self.flush()
+        if self.progress is not None and self.size - self.reported >= PROGRESS_STEP:
+            self.progress(self.item, self.size)
+            self.reported = self.size
+
+    def flush(self) -> None:
+        self.out.write(self.block)
+        self.digest.update(self.block)
+        self.size += len(self.block)
+        self.block.clear()
 
 
 def _copy_error(result: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> psycopg.Error:
+    """The server's error, as the class of its SQLSTATE (a lock timeout is retried)."""
     message = result.error_message if result is not None else pgconn.error_message
-    return psycopg.DatabaseError(message.decode("utf-8", "replace").strip() or "COPY failed")
+    text = message.decode("utf-8", "replace").strip() or "COPY failed"
+    code = result.error_field(pq.DiagnosticField.SQLSTATE) if result is not None else None
+    if code is None:
+        return psycopg.DatabaseError(text)
+    try:
+        kind = psycopg.errors.lookup(code.decode())
+    except KeyError:
+        return psycopg.DatabaseError(text)
+    return kind(text)
 
 
-def _abandon(pgconn: pq.abc.PGconn) -> None:
-    """Cancel a COPY in flight and read what is left, so the connection is usable again."""
-    cancel = pgconn.get_cancel()
-    cancel.cancel()
-    while pgconn.get_copy_data(0)[0] >= 0:
-        pass
+def _abandon(pgconn: pq.abc.PGconn, *, copying: bool) -> None:
+    """Cancel a COPY in flight and read what is left, so the connection is usable again (a
+    COPY the server refused, a lock timeout for one, has only its results left to read)."""
+    if copying:
+        pgconn.get_cancel().cancel()
+        while pgconn.get_copy_data(0)[0] >= 0:
+            pass
     while pgconn.get_result() is not None:
         pass
 

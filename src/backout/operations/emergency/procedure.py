@@ -56,7 +56,9 @@ def emergency(
     migration = entry.read()
     statements = rollback_statements_of(migration, request.rollback_file, missing=UsageError)
     with ExitStack() as resources:
-        conn = resources.enter_context(connect(target.url, autocommit=True))
+        conn = resources.enter_context(
+            connect(target.url, autocommit=True, lock_timeout=ctx.options.lock_timeout)
+        )
         run = Run(ctx, request, catalog, entry, migration, statements, conn, resources, now)
         run.backup_progress = backup_progress
         run_steps(run, DRY_RUN if request.dry_run else ROLL_BACK)

@@ -129,12 +129,12 @@ def plan_the_backup(run: Run) -> Produced:
     """``--dry-run``: what the backup would hold."""
     if run.request.no_backup:
         return Produced()
-    return Produced(backup_plan=plan_backup(run.conn, run.statements))
+    return Produced(backup_plan=plan_backup(run.conn, run.statements, run.ctx.waits))
 
 
 def try_on_the_target(run: Run) -> Produced:
     """``--dry-run``: each statement on the target, in a transaction always rolled back."""
-    return Produced(dry_run_lines=tuple(dry_run(run.conn, run.statements)))
+    return Produced(dry_run_lines=tuple(dry_run(run.conn, run.statements, run.ctx.waits)))
 
 
 def check_ahead(run: Run) -> Produced:
@@ -211,12 +211,16 @@ def back_up(run: Run) -> Produced:
         return Produced()
     folder = settings.backups_folder / run.incident.pm.id
     _keep_earlier_attempt(run, folder)
-    plan = plan_backup(run.conn, run.statements)
+    assert run.made.runner is not None
+    waits = run.made.runner.waits
+    plan = plan_backup(run.conn, run.statements, waits)
     for warning in plan.warnings:
         run.note(f"backup: {warning}")
     where = settings.relative(folder)
     run.note(f"backing up {_objects(plan.items)} to {where}")
-    manifest = write_backup(run.conn, plan, folder, progress=run.backup_progress, now=run.now())
+    manifest = write_backup(
+        run.conn, plan, folder, progress=run.backup_progress, now=run.now(), waits=waits
+    )
     _note_backup(run, manifest, str(where))
     run.incident.pm = replace(run.incident.pm, backup=str(where))
     return Produced(backup_plan=plan, backup=manifest, backup_folder=folder)
