@@ -16,7 +16,7 @@ import pytest
 
 from backout.config import Settings, load_settings
 from backout.database.connection import Target
-from backout.database.runner import StatementFailedError
+from backout.database.runner import BookkeepingFailedError, StatementFailedError
 from backout.errors import ExitCode, MalformedMigrationError, UsageError
 from backout.migrations.catalog import project_catalog
 from backout.operations import emergency as procedure
@@ -200,7 +200,7 @@ def test_a_failure_after_a_wrapped_rollback_section_rolls_all_of_it_back(
     apply(settings, target, ME)
     refuse_history_changes(database_url)
 
-    with pytest.raises(StatementFailedError, match="history is frozen"):
+    with pytest.raises(BookkeepingFailedError, match="history is frozen"):
         rollback(settings, target, ME, "002")
 
     assert snapshot(database_url) == APPLIED
@@ -218,7 +218,7 @@ def test_a_failure_after_a_wrapped_forward_section_rolls_all_of_it_back(
     )
     refuse_history_changes(database_url)
 
-    with pytest.raises(StatementFailedError, match="history is frozen"):
+    with pytest.raises(BookkeepingFailedError, match="history is frozen"):
         apply(settings, target, ME)
 
     assert one(database_url, COLUMN_D) == 0
