@@ -10,7 +10,6 @@ server shows backout waiting there, and kills it.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,15 +25,11 @@ from backout.config import Settings, load_settings
 from backout.database.connection import Target
 from backout.database.lock import LOCK_KEY
 from backout.errors import ExitCode
-from backout.operations.apply import apply
-from backout.operations.approval import Operator
 from backout.postmortems.front_matter import read_front_matter
 from tests.faults.activity import backend, kill_9, no_backout_sessions, running
-from tests.helpers import git_commit
+from tests.incident_project import applied, committed_project
 from tests.runner import run as cli
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
-ME = Operator("Ada Lovelace <ada@example.com>")
 HELD = 4242
 SMOKE = f"""
 [[smoke_checks]]
@@ -48,11 +43,7 @@ SUCCESSES = EMERGENCIES + " AND outcome = 'success'"
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLES, tmp_path / "migrations")
-    (tmp_path / "backout.toml").write_text('migrations = ["migrations"]\n' + SMOKE)
-    files = {str(p.relative_to(tmp_path)): p.read_text() for p in tmp_path.rglob("*.*")}
-    git_commit(tmp_path, files, "Add the migrations", at="2026-11-20T10:00:00+00:00")
-    return tmp_path
+    return committed_project(tmp_path, SMOKE)
 
 
 @pytest.fixture
@@ -62,8 +53,7 @@ def settings(project: Path) -> Settings:
 
 @pytest.fixture
 def target(database_url: str, settings: Settings) -> Target:
-    target = Target(database_url)
-    apply(settings, target, ME)
+    target = applied(settings, database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO jobs (kind, payload, priority) VALUES ('payout', '{}', 5)")
     return target

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,12 +21,10 @@ from backout.migrations.file import read_migration
 from backout.migrations.lint import lint_file
 from backout.operations import emergency as procedure
 from backout.operations.apply import apply
-from backout.operations.approval import Operator
 from backout.postmortems.front_matter import read_front_matter
-from tests.helpers import git_commit
+from tests.incident_project import ENGINEER, applied, committed_project
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
-ME = Operator("Ada Lovelace <ada@example.com>")
+ME = ENGINEER
 FAST = RunOptions(lock_wait=0.5, lock_timeout=0.2, lock_retries=1, backoff=0.05)
 PRIORITY_COLUMNS = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"
 SEED = """
@@ -38,11 +35,7 @@ INSERT INTO jobs (kind, payload, priority) VALUES ('payout', '{"user": 7}', 5), 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLES, tmp_path / "migrations")
-    (tmp_path / "backout.toml").write_text('migrations = ["migrations"]\n')
-    files = {str(p.relative_to(tmp_path)): p.read_text() for p in tmp_path.rglob("*.*")}
-    git_commit(tmp_path, files, "Add the migrations", at="2026-11-20T10:00:00+00:00")
-    return tmp_path
+    return committed_project(tmp_path)
 
 
 @pytest.fixture
@@ -52,8 +45,7 @@ def settings(project: Path) -> Settings:
 
 @pytest.fixture
 def target(database_url: str, settings: Settings) -> Target:
-    target = Target(database_url)
-    apply(settings, target, ME)
+    target = applied(settings, database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(SEED)
     return target

@@ -14,22 +14,15 @@ from backout.config import Settings, load_settings
 from backout.database.connection import Target
 from backout.errors import ExitCode, RefusedError
 from backout.operations import emergency as procedure
-from backout.operations.apply import apply
-from backout.operations.approval import Operator
-from tests.helpers import git_commit
+from tests.incident_project import ENGINEER, applied, committed_project
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
-ME = Operator("Ada Lovelace <ada@example.com>")
+ME = ENGINEER
 PRIORITY = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLES, tmp_path / "migrations")
-    (tmp_path / "backout.toml").write_text('migrations = ["migrations"]\n')
-    files = {str(p.relative_to(tmp_path)): p.read_text() for p in tmp_path.rglob("*.*")}
-    git_commit(tmp_path, files, "Add the migrations", at="2026-11-20T10:00:00+00:00")
-    return tmp_path
+    return committed_project(tmp_path)
 
 
 @pytest.fixture
@@ -39,9 +32,7 @@ def settings(project: Path) -> Settings:
 
 @pytest.fixture
 def target(database_url: str, settings: Settings) -> Target:
-    target = Target(database_url)
-    apply(settings, target, ME)
-    return target
+    return applied(settings, database_url)
 
 
 def scalar(url: str, query: str) -> Any:
