@@ -56,12 +56,21 @@ def tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
+def runtime_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """``node`` and everything in it, but what only type checkers read (``if TYPE_CHECKING:``)."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and ast.unparse(child.test) == "TYPE_CHECKING":
+            continue
+        yield from runtime_nodes(child)
+
+
 def imported(name: str, path: Path) -> set[str]:
-    """Every module ``name`` imports, at the top or inside a function: ``from p import m``
-    counts as importing ``p.m`` when that is a module, else ``p``."""
+    """Every module ``name`` imports when it runs, at the top or inside a function:
+    ``from p import m`` counts as importing ``p.m`` when that is a module, else ``p``."""
     known = modules()
     found: set[str] = set()
-    for node in ast.walk(tree(path)):
+    for node in runtime_nodes(tree(path)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

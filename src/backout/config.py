@@ -44,6 +44,8 @@ TOP_LEVEL_KEYS = (
     "environments",
     "audit_table",
     "history_tables",
+    "format",
+    "formats",
     "decisions_log",
     "backups",
     "review_clock",
@@ -52,6 +54,18 @@ TOP_LEVEL_KEYS = (
     "key_queries",
     "smoke_checks",
 )
+FORMAT_NAMES = (
+    "strategy",
+    "goose",
+    "dbmate",
+    "golang-migrate",
+    "directory",
+    "node-pg-migrate",
+    "liquibase",
+    "flyway",
+    "sql-migrate",
+)
+"""The migration formats a folder can be read in (see :mod:`backout.migrations.formats`)."""
 KEY_QUERY_KEYS = ("name", "sql", "budget_ms")
 SMOKE_CHECK_KEYS = ("name", "sql")
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
@@ -152,6 +166,9 @@ class Settings:
     audit_table: str = DEFAULT_AUDIT_TABLE
     history_tables: Mapping[Path, str] = field(default_factory=dict)
     """Explicit history tables by migrations folder; see :meth:`history_table`."""
+    formats: Mapping[Path, str] = field(default_factory=dict)
+    """The format of each migrations folder that is configured (``format``, ``formats``);
+    the others' is detected from their files."""
     decisions_log: Path | None = None
     """Where apply/rollback on a named environment are recorded; ``None``: nowhere."""
     backups: Path | None = None
@@ -252,6 +269,7 @@ def load_settings(
         environments=_environments(table.get("environments"), config_file),
         audit_table=_identifier(table.get("audit_table", DEFAULT_AUDIT_TABLE), config_file),
         history_tables=_history_tables(given),
+        formats=_formats(given),
         decisions_log=_decisions_log(table.get("decisions_log", DEFAULT_DECISIONS_LOG), root),
         backups=_absolute(root, _path(table.get("backups"), config_file, "backups")),
         **_review_policy(table, config_file),
@@ -335,6 +353,30 @@ def _history_tables(given: _Sources) -> dict[Path, str]:
         _absolute(given.root, Path(folder)): _identifier(name, given.file)
         for folder, name in tables.items()
     }
+
+
+def _formats(given: _Sources) -> dict[Path, str]:
+    """``format`` (every folder) and ``formats`` (by folder, winning over ``format``)."""
+    where = given.file or given.root
+    default = given.table.get("format")
+    by_folder = {
+        _absolute(given.root, Path(folder)): _format_name(name, f"formats.{folder}", where)
+        for folder, name in _as_table(given.table.get("formats", {}), where, "formats").items()
+    }
+    if default is not None:
+        name = _format_name(default, "format", where)
+        return {folder: by_folder.get(folder, name) for folder in _migrations(given)}
+    return by_folder
+
+
+def _format_name(value: object, key: str, where: Path) -> str:
+    if value not in FORMAT_NAMES:
+        raise ConfigError(
+            f"{key} = {value!r} is not a migration format",
+            path=where,
+            hint=f"use one of {', '.join(FORMAT_NAMES)}",
+        )
+    return str(value)
 
 
 def _smoke_checks(value: object, path: Path | None) -> tuple[SmokeCheck, ...]:

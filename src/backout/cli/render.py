@@ -29,6 +29,7 @@ def migration_json(m: MigrationFile, display: Display) -> dict[str, Any]:
     return {
         "version": m.version,
         "name": m.name,
+        "format": m.format,
         "path": display(m.path),
         "folder": display(m.folder),
         "header": dict(m.header),
@@ -41,6 +42,10 @@ def migration_json(m: MigrationFile, display: Display) -> dict[str, Any]:
         },
         "rollback_wrapper": wrapper_json(m.rollback.wrapper),
         "rollback_path": display(m.rollback.path) if m.rollback.path else None,
+        "sections": {
+            "forward": _section_json(m.path, m.statements, display),
+            "rollback": _section_json(m.rollback.path, m.rollback.statements, display),
+        },
         "checksum": m.checksum,
         "rollback_checksum": m.rollback.checksum,
         "flags": _flags_json(m),
@@ -86,9 +91,24 @@ def _detail(s: Statement, flag: Flag) -> str:
     return s.transaction_control or s.sql.split()[0].upper()
 
 
+def _section_json(
+    path: Path | None, statements: Sequence[Statement], display: Display
+) -> dict[str, Any] | None:
+    """Where a section's statements come from: the file and the lines from first to last."""
+    if path is None or not statements:
+        return None
+    last = statements[-1]
+    return {
+        "path": display(path),
+        "lines": [statements[0].line, last.line + last.sql.count("\n")],
+    }
+
+
 def migration_text(m: MigrationFile, display: Display) -> str:
     """``backout show``: the parsed migration, rollback SQL exactly as it would run."""
     out = [m.name, f"  file      {display(m.path)}", f"  checksum  sha256:{m.checksum}"]
+    if m.format != "strategy":
+        out.insert(2, f"  format    {m.format}")
     if m.rollback.checksum:
         out.append(f"  rollback  sha256:{m.rollback.checksum}")
     out += ["", "Header"]

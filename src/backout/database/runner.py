@@ -62,6 +62,9 @@ class Step:
     """Writes the history change inside the step's last transaction (given the duration)."""
     audit: AuditEvent
     """The audit row, without outcome, SQL hash, error or duration (the runner fills those)."""
+    no_transaction: bool = False
+    """Run statement by statement outside a transaction, journaled, whatever the statements
+    are (the migration's format says so)."""
     late_details: Callable[[datetime], dict[str, Any]] | None = None
     """More audit details, asked for when the audit row is written (after ``finish``), given
     the moment the history change was written."""
@@ -72,6 +75,8 @@ class Step:
 
     @property
     def transactional(self) -> bool:
+        if self.no_transaction:
+            return False
         return not any(s.has(Flag.NON_TRANSACTIONAL) for s in self.statements)
 
 

@@ -12,7 +12,7 @@ import difflib
 import multiprocessing as mp
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -24,32 +24,11 @@ from backout.errors import (
     UnknownMigrationError,
     UsageError,
 )
-from backout.migrations.file import MigrationFile, is_migration_name, read_migration
+from backout.migrations.entry import Entry as Entry  # re-exported: callers name it from here
+from backout.migrations.formats import format_of
+from backout.migrations.versions import version_key
 
 _VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A migration file found on disk, before it is parsed."""
-
-    path: Path
-    folder: Path
-    name: str
-    """The file name without ``.sql``."""
-    version: str | None
-
-    @property
-    def number(self) -> int | None:
-        return int(self.version) if self.version is not None else None
-
-    @property
-    def description(self) -> str:
-        match = _VERSION.match(self.name)
-        return (match.group("description") or "") if match else self.name
-
-    def read(self) -> MigrationFile:
-        return read_migration(self.path, folder=self.folder)
 
 
 @dataclass(frozen=True)
@@ -126,7 +105,7 @@ class Catalog:
         ref = reference.removesuffix(".sql")
         pool = [e for e in self.entries if e.folder in folders]
         if ref.isdigit():
-            matches = [e for e in pool if e.number == int(ref)]
+            matches = [e for e in pool if e.key == version_key(ref)]
         else:
             matches = [e for e in pool if ref in (e.name, e.description)]
         if len(matches) == 1:
@@ -171,18 +150,25 @@ def next_version(entries: Iterable[Entry]) -> str:
 
 
 def duplicate_versions(entries: Iterable[Entry]) -> list[tuple[Entry, ...]]:
-    """The groups of ``entries`` (one folder's) that share a version number, in version order."""
-    by_number: dict[int, list[Entry]] = {}
+    """The groups of ``entries`` (one folder's) that share a version, in version order."""
+    by_key: dict[tuple[int, ...], list[Entry]] = {}
     for entry in entries:
-        if entry.number is not None:
-            by_number.setdefault(entry.number, []).append(entry)
+        if entry.version is not None:
+            by_key.setdefault(entry.key, []).append(entry)
     return [
-        tuple(sorted(group, key=_order)) for _, group in sorted(by_number.items()) if len(group) > 1
+        tuple(sorted(group, key=_order)) for _, group in sorted(by_key.items()) if len(group) > 1
     ]
 
 
-def discover(root: Path, folders: Sequence[Path], *, must_exist: bool = True) -> Catalog:
-    """List the migrations in ``folders`` (not recursive), each folder sorted by version."""
+def discover(
+    root: Path,
+    folders: Sequence[Path],
+    *,
+    must_exist: bool = True,
+    formats: Mapping[Path, str] | None = None,
+) -> Catalog:
+    """List the migrations in ``folders``, each folder in its format (``formats`` names it,
+    else it is detected) and sorted by version."""
     entries: list[Entry] = []
     for folder in folders:
         if not folder.is_dir():
@@ -192,7 +178,7 @@ def discover(root: Path, folders: Sequence[Path], *, must_exist: bool = True) ->
                     hint="create it, or point [tool.backout] migrations at your folders",
                 )
             continue
-        entries.extend(sorted(_entries(folder), key=_order))
+        entries.extend(sorted(_entries(folder, (formats or {}).get(folder)), key=_order))
     return Catalog(root=root, folders=tuple(folders), entries=tuple(entries))
 
 
@@ -204,7 +190,7 @@ def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:
         if resolved.is_dir():
             found = sorted(_entries(resolved), key=_order)
         elif resolved.is_file():
-            found = [_entry(resolved, resolved.parent)]
+            found = [_entry_for_file(resolved)]
         else:
             raise UsageError(f"{path} does not exist", hint="name migration files or folders")
         for entry in found:
@@ -217,25 +203,22 @@ def neighbours(entries: Iterable[Entry]) -> list[Entry]:
     return [e for folder in dict.fromkeys(e.folder for e in entries) for e in _entries(folder)]
 
 
-def _entries(folder: Path) -> Iterable[Entry]:
-    # The folder is resolved once; its files keep their names (no per-file resolve: a symlinked
-    # migration is listed where it is linked, inside the folder).
-    with os.scandir(folder) as found:
-        for item in found:
-            if is_migration_name(item.name) and item.is_file():
-                yield _entry(folder / item.name, folder)
+def _entries(folder: Path, configured: str | None = None) -> Iterable[Entry]:
+    return format_of(folder, configured).entries(folder)
 
 
-def _entry(path: Path, folder: Path) -> Entry:
-    name = path.name.removesuffix(".sql")
-    match = _VERSION.match(name)
-    return Entry(
-        path=path, folder=folder, name=name, version=match.group("version") if match else None
-    )
+def _entry_for_file(path: Path) -> Entry:
+    """The entry of one file named on the command line, read in its folder's format."""
+    for entry in _entries(path.parent):
+        if path in (entry.path, *entry.others):
+            return entry
+    from backout.migrations.formats.strategy import entry_of
+
+    return entry_of(path, path.parent)
 
 
-def _order(entry: Entry) -> tuple[int, str]:
-    return (entry.number if entry.number is not None else -1, entry.name)
+def _order(entry: Entry) -> tuple[tuple[int, ...], str]:
+    return (entry.key, entry.name)
 
 
 def _display(root: Path, path: Path) -> str:
@@ -247,7 +230,9 @@ def _display(root: Path, path: Path) -> str:
 
 def project_catalog(settings: Settings, *, must_exist: bool = True) -> Catalog:
     """The catalog of the configured migration folders."""
-    return discover(settings.root, settings.migrations, must_exist=must_exist)
+    return discover(
+        settings.root, settings.migrations, must_exist=must_exist, formats=settings.formats
+    )
 
 
 def executable_catalog(settings: Settings) -> Catalog:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backout.errors import MalformedMigrationError
+from backout.migrations.formats.markers import foreign_marker_problems
 from backout.migrations.rollback_source import (
     SOURCES,
     Found,
@@ -65,6 +66,11 @@ class MigrationFile:
     """What backout cannot accept in the forward section (syntax, psql meta-commands, ...)."""
     wrapper: Wrapper | None = None
     """The ``BEGIN; ... COMMIT;`` around the whole forward section, taken off ``statements``."""
+    format: str = "strategy"
+    """The format it was read in (see :mod:`backout.migrations.formats`)."""
+    no_transaction: bool = False
+    """The format says the forward section runs outside a transaction (goose's
+    ``NO TRANSACTION``, dbmate's ``transaction:false``...): statement by statement, journaled."""
 
     @property
     def number(self) -> int | None:
@@ -115,6 +121,7 @@ def parse_migration(
     stem = path.name.removesuffix(".sql")
     version = _LOOSE_VERSION.match(stem)
     header = parse_header(source.lines)
+    foreign = foreign_marker_problems(source.lines, source.kinds, "strategy")
     return MigrationFile(
         path=path,
         folder=folder or path.parent,
@@ -126,7 +133,7 @@ def parse_migration(
         rollback=found.rollback,
         checksum=hashlib.sha256(data).hexdigest(),
         comments=forward.comments,
-        problems=tuple(sorted(forward.problems, key=lambda p: p.line)),
+        problems=tuple(sorted((*forward.problems, *foreign), key=lambda p: p.line)),
         wrapper=forward.wrapper,
     )
 

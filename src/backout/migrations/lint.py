@@ -101,8 +101,15 @@ RULES: dict[str, Rule] = {
             Severity.ERROR,
             "COMMIT, ROLLBACK, SAVEPOINT... in a section (only one BEGIN ... COMMIT around it)",
         ),
+        Rule(
+            "format-mismatch",
+            Severity.ERROR,
+            "another tool's marker (`-- +goose Down`...) in a folder read in a different format",
+        ),
     )
 }
+SEQUENCE_LIMIT = 10**6
+"""Versions below this are a sequence (``007``) where a gap means something; timestamps are not."""
 
 _WARNING_NOTE = re.compile(r"\b(warning|back ?up|data loss|lose|lost|irreversible)", re.I)
 _PRESERVATION_NOTE = re.compile(
@@ -185,7 +192,7 @@ def has_errors(findings: Iterable[Finding]) -> bool:
 
 
 def check_name(m: MigrationFile) -> Iterator[Finding]:
-    if not NAME_PATTERN.match(m.path.name):
+    if m.format == "strategy" and not NAME_PATTERN.match(m.path.name):
         yield finding(
             "name-format",
             m.path,
@@ -196,6 +203,8 @@ def check_name(m: MigrationFile) -> Iterator[Finding]:
 
 
 def check_header(m: MigrationFile) -> Iterator[Finding]:
+    if m.format != "strategy":
+        return
     for key in REQUIRED_HEADER:
         value = m.header_value(key)
         if value is None:
@@ -328,6 +337,7 @@ REFUSED_BY_APPLY = frozenset(
         "rollback-unparseable",
         "rollback-unterminated",
         "rollback-uncommented",
+        "format-mismatch",
     }
 )
 """The lint errors ``apply`` refuses a migration for: a bad name, nothing (or nothing PostgreSQL
@@ -339,7 +349,8 @@ def refusals(m: MigrationFile, *, forward: bool) -> list[Finding]:
     """Why running ``m`` cannot be right, in lint's words: for ``apply`` (``forward``) the
     findings in :data:`REFUSED_BY_APPLY`; for a rollback, its rollback section's problems."""
     if not forward:
-        return [_problem_finding(m, p) for p in m.rollback.problems]
+        mismatched = [p for p in m.problems if p.code == "format-mismatch"]
+        return [_problem_finding(m, p) for p in (*mismatched, *m.rollback.problems)]
     return [f for f in lint_file(m) if f.rule in REFUSED_BY_APPLY]
 
 
@@ -376,7 +387,7 @@ def check_versions(migrations: Sequence[Versioned]) -> Iterator[Finding]:
             seen[number].append(group[0])
         numbers = sorted(by_number)
         for before, after in pairwise(numbers):
-            if after - before > 1:
+            if after - before > 1 and after < SEQUENCE_LIMIT:
                 m = by_number[after][0]
                 yield finding(
                     "version-gap",

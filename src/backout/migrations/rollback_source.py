@@ -62,6 +62,8 @@ class Rollback:
     """The section exactly as written, for checksums and diffs."""
     wrapper: Wrapper | None = None
     """The ``BEGIN; ... COMMIT;`` around the whole section, taken off ``statements``."""
+    no_transaction: bool = False
+    """The format says this section runs outside a transaction: statement by statement."""
 
     @property
     def found(self) -> bool:

@@ -184,6 +184,7 @@ def apply_step(
         history_table=table,
         finish=finish,
         audit=audit_event(ctx, "apply", migration, table),
+        no_transaction=migration.no_transaction,
     )
 
 

@@ -192,6 +192,9 @@ def rollback_step(
         history_table=table,
         finish=lambda conn, _: remove_applied(conn, table, version),
         audit=audit_event(ctx, action, migration, table),
+        # the format's "no transaction" is the documented section's, not a --rollback-file's
+        no_transaction=migration.rollback.no_transaction
+        and statements == migration.rollback.statements,
     )
 
 
