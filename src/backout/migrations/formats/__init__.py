@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # the formats import the file model, which imports the marker
 
 FORMATS: dict[str, str] = {
     "strategy": "backout.migrations.formats.strategy:StrategyFormat",
+    "goose": "backout.migrations.formats.goose:GooseFormat",
+    "sql-migrate": "backout.migrations.formats.sql_migrate:SqlMigrateFormat",
+    "dbmate": "backout.migrations.formats.dbmate:DbmateFormat",
+    "node-pg-migrate": "backout.migrations.formats.node_pg_migrate:NodePgMigrateFormat",
 }
 """Format name -> ``module:class``; the first that detects a folder wins, ``strategy`` last."""
 DEFAULT = "strategy"
