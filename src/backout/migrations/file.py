@@ -15,6 +15,7 @@ from pathlib import Path
 from backout.errors import MalformedMigrationError
 from backout.migrations.formats.markers import foreign_marker_problems
 from backout.migrations.rollback_source import (
+    COMMENT_BLOCK,
     SOURCES,
     Found,
     MigrationText,
@@ -164,11 +165,12 @@ def _unused_rollback_files(source: MigrationText, rollback: Rollback) -> tuple[P
     """A problem for each rollback file named after the migration that is not its rollback
     (the file has a ROLLBACK section, or another rollback file comes first)."""
     used = rollback.path.name if rollback.path is not None else None
-    where = (
-        used
-        if rollback.path not in (None, source.path)
-        else f"the {rollback.source} at line {rollback.line}"
-    )
+    if rollback.path not in (None, source.path):
+        where = str(used)
+    elif rollback.source == COMMENT_BLOCK:
+        where = f"the ROLLBACK section at line {rollback.line}"
+    else:
+        where = f"the rollback remark at line {rollback.line}"
     return tuple(
         Problem(
             ORPHAN_ROLLBACK,

@@ -1,8 +1,8 @@
 """Where a migration documents how to undo it, and the exact statements that undo it.
 
 Pure functions. A *rollback source* finds the documented rollback of one migration; the sources
-are tried in order and the first that finds one wins, so other conventions (dbmate's
-``-- migrate:down``, golang-migrate's ``.down.sql``, ...) are one more class in ``SOURCES``.
+are tried in order and the first that finds rollback SQL wins (one that finds only notes yields
+to a later one that finds SQL), so other conventions are one more class in ``SOURCES``.
 
 The strategy document's convention is a comment block at the end of the file::
 
@@ -14,8 +14,13 @@ The strategy document's convention is a comment block at the end of the file::
     --
     -- WARNING: This will delete all job data. Backup before rollback.
 
-How the lines of that block are told apart (SQL, notes, problems) is
-:mod:`backout.migrations.comments`'s business.
+Teams also write it as a qualified heading (``-- ROLLBACK (manual, if needed):``), follow it with
+a verification block (which ends the section), keep it in a script beside the migration
+(``NNN_name.rollback.sql``, ``NNN_name_rollback.sql``, ``rollback_NNN_name.sql``,
+``NNN_name.down.sql``), or write one line in the file's header (``-- Rollback: DROP TABLE x;``),
+which is a remark and never a section. Which heading is which is
+:mod:`backout.migrations.headings`'s business; how the lines of a block are told apart (SQL,
+notes, problems) is :mod:`backout.migrations.comments`'s.
 """
 
 from __future__ import annotations
