@@ -214,7 +214,7 @@ def _statement_at(block: Sequence[BlockLine], start: int) -> tuple[_Segment | st
     """The shortest run of lines from ``start`` ending with ``;`` (or with ``;`` and a remark)
     that the parser accepts."""
     end = start
-    while end < len(block) and block[end].text is not None:
+    while end < len(block) and block[end].text is not None and not block[end].commented_twice:
         segment = _complete_at(block, start, end)
         if segment is not None:
             return segment, end + 1
@@ -229,6 +229,7 @@ def _statement_at(block: Sequence[BlockLine], start: int) -> tuple[_Segment | st
             or current.endswith(_SENTENCE_END)
             or following.text is None
             or following.blank
+            or following.commented_twice
             or _starts_statement(_unmark(following.text))
         ):
             break

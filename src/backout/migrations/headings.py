@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from backout.migrations.statements import LineKind
 
 BANNER_CHARS = "=-#*~_+ \t"
-_TITLE_CHARS = BANNER_CHARS + "[]"
 
 _WORD = r"(?:roll[\s-]?back|down|undo|revert)"
 _NOUN = (
@@ -55,7 +54,7 @@ _CHECK_HEADING = re.compile(
     r"|roll[\s-]?back\s+|after\s+(?:roll[\s-]?back|deploy(?:ment)?)\s*[,:-]?\s*)?"
     r"(?:verif(?:y|ication)|validat(?:e|ion)|sanity\s+checks?|smoke\s+tests?|health\s*checks?"
     r"|checks?|tests?|testing)"
-    r"(?:\s+(?:quer(?:y|ies)|steps?|sql|checks?|scripts?))?"
+    r"(?:\s+(?:the\s+)?roll[\s-]?back)?(?:\s+(?:quer(?:y|ies)|steps?|sql|checks?|scripts?))?"
     r"\s*(?:\([^()]*\))?\s*(?::.*)?$",
     re.IGNORECASE,
 )
@@ -100,9 +99,18 @@ class Heading:
         return not self.inline.strip()
 
 
+def title_of(text: str) -> str:
+    """A comment's text without the banners around it (``==== ROLLBACK ====``) or the brackets
+    (``[ROLLBACK]``)."""
+    title = text.strip(BANNER_CHARS)
+    if title.startswith("["):
+        title = title[1:].replace("]", "", 1).strip(BANNER_CHARS)
+    return title
+
+
 def match_heading(text: str) -> re.Match[str] | None:
     """``text`` (a comment's text, without ``--``) as a rollback heading, banners aside."""
-    return HEADING.match(text.strip(_TITLE_CHARS))
+    return HEADING.match(title_of(text))
 
 
 def find_headings(lines: Sequence[str], kinds: Sequence[LineKind]) -> list[Heading]:
@@ -209,7 +217,7 @@ def _continues(text: str, bare: bool) -> bool:
 
 def _boilerplate(text: str) -> bool:
     """``To rollback this migration:`` (a heading that only introduces the SQL)."""
-    title = text.strip(_TITLE_CHARS)
+    title = title_of(text)
     return title.lower().startswith("to ") and bool(HEADING.match(title))
 
 
@@ -221,7 +229,7 @@ def is_rule(text: str) -> bool:
 
 def ends_section(text: str) -> bool:
     """Whether a comment's text is a heading that ends a rollback section by its words."""
-    title = text.strip(_TITLE_CHARS)
+    title = title_of(text)
     if not title or HEADING.match(title):
         return False
     return bool(_CHECK_HEADING.match(title) or _OTHER_HEADING.match(title))
@@ -230,7 +238,7 @@ def ends_section(text: str) -> bool:
 def is_banner_title(text: str, *, rule_above: bool, rule_below: bool) -> bool:
     """Whether a comment's text is a section title between banner rules (any words): a rule
     above it, and a rule below it or all capitals. Notes, steps and SQL are not titles."""
-    title = text.strip(_TITLE_CHARS)
+    title = title_of(text)
     if not rule_above or not title or len(title) > 60 or ";" in title:
         return False
     if HEADING.match(title) or _NOT_A_TITLE.match(title) or _STATEMENT_START.match(title):

@@ -85,7 +85,9 @@ def test_the_seed_layout_ends_its_rollback_at_the_verification_block() -> None:
         ("DROP FUNCTION IF EXISTS accounts_touch()", 30),
         ("DROP TABLE IF EXISTS accounts", 31),
     ]
-    assert m.rollback.notes == ("WARNING: This will delete all account data. Backup before rollback.",)
+    assert m.rollback.notes == (
+        "WARNING: This will delete all account data. Backup before rollback.",
+    )
     assert "VERIFICATION" not in m.rollback.text
     assert m.rollback.text.endswith("Backup before rollback.\n")
     assert problems(m) == []
