@@ -62,7 +62,7 @@ WARNING = "WARNING: this deletes data. Back it up first."
 ENDINGS = ("VERIFICATION QUERIES", "Verify:", "Verification:", "Post-deploy checks", "Notes:")
 
 
-def sql(template: str, draw: st.DrawFn) -> str:
+def sql(template: str, draw: Callable[[st.SearchStrategy[str]], str]) -> str:
     text = template.format(draw(identifiers), draw(identifiers))
     try:
         pglast.parse_sql(text)
