@@ -137,15 +137,20 @@ class MigrationText:
         return tuple(find_headings(self.lines, self.kinds))
 
     @cached_property
+    def layout(self) -> Layout:
+        """Where the SQL of the file is."""
+        return Layout.of(self.kinds)
+
+    @cached_property
     def section(self) -> Heading | None:
         """The heading of the ROLLBACK section (see :mod:`backout.migrations.headings`)."""
-        return section_heading(self.headings, Layout.of(self.kinds))
+        return section_heading(self.headings, self.layout)
 
     @cached_property
     def remarks(self) -> tuple[Heading, ...]:
         """The rollback headings that are remarks, not a section: in the header, or with text
         after them and SQL below."""
-        return tuple(remark_headings(self.headings, Layout.of(self.kinds), self.section))
+        return tuple(remark_headings(self.headings, self.layout, self.section))
 
 
 @dataclass(frozen=True)

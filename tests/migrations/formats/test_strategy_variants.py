@@ -539,10 +539,18 @@ def test_lint_reports_an_orphan_script_with_the_folder_or_any_file_of_it(tmp_pat
         assert orphans == [("003_gone_rollback.sql", 1)]
 
 
-def test_a_rollback_script_is_never_a_migration_even_with_a_version() -> None:
-    names = [e.name for e in StrategyFormat().entries(Path(__file__).parent)]
+def test_a_script_sharing_its_migration_version_is_no_duplicate_version(tmp_path: Path) -> None:
+    (tmp_path / "007_add_x.sql").write_text("CREATE TABLE x (id int);\n")
+    (tmp_path / "007_add_x_rollback.sql").write_text("-- ROLLBACK\nDROP TABLE x;\n")
+    entries = list(StrategyFormat().entries(tmp_path))
 
-    assert names == []  # no .sql here at all: listing never fails on other files
+    report = lint_entries(entries)
+
+    assert [e.name for e in entries] == ["007_add_x"]
+    assert [f.rule for f in report.findings if f.rule.startswith("duplicate")] == []
+    assert [s.sql for s in StrategyFormat().read(entries[0]).rollback.statements] == [
+        "DROP TABLE x"
+    ]
 
 
 def test_a_clause_commented_out_twice_inside_a_statement_is_reported_not_run() -> None:
