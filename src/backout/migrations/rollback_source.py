@@ -277,7 +277,11 @@ def _after_section(tail: Sequence[BlockLine]) -> tuple[Problem, ...]:
     may have been cut short, so it is reported rather than left out in silence."""
     if not tail:
         return ()
-    title = next((line.number for line in tail if not line.rule), tail[0].number)
+    at = next((n for n, line in enumerate(tail) if not line.rule), 0)
+    title = tail[at].number
+    heading = tail[at].text or ""
+    if ":" in heading:  # -- Verify: <sql>: the text after the colon is read too
+        tail = [*tail[:at], replace(tail[at], text=heading.split(":", 1)[1]), *tail[at + 1 :]]
     statements, _, _ = read_block(tail)
     return tuple(
         Problem(

@@ -561,3 +561,11 @@ def test_a_clause_commented_out_twice_inside_a_statement_is_reported_not_run() -
 
     assert m.rollback.statements == ()
     assert ("rollback-double-comment", 6) in problems(m)
+
+
+def test_sql_after_the_colon_of_an_ending_heading_is_checked_too() -> None:
+    query = parse(FORWARD + "-- ROLLBACK\n--   DROP INDEX i;\n-- Verify: SELECT 1;\n")
+    drop = parse(FORWARD + "-- ROLLBACK\n--   DROP INDEX i;\n-- Check: DROP TABLE jobs;\n")
+
+    assert problems(query) == []
+    assert problems(drop) == [("rollback-outside-section", 5)]
