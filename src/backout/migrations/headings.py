@@ -35,9 +35,9 @@ _NOUN = (
 )
 _NAMED = rf"{_WORD}(?:\s*(?:/|&|\+|\bor\b|\band\b)\s*{_WORD})*(?:\s+{_NOUN})?"
 _SENTENCE = (
-    r"(?:if|in\s+case|should)\b[^:;()]*?"
+    r"(?:if|in\s+case|should)\b[^:;()]{0,120}?"
     rf"(?:\b{_WORD}(?:\s+(?:with|using|via|by(?:\s+running)?))?"
-    rf"|\b(?:run|use|execute|apply)\b[^:;()]*?\bto\s+{_WORD}(?:\s+(?:it|this(?:\s+migration)?))?)"
+    rf"|\b(?:run|use|execute|apply)\b[^:;()]{{0,120}}?\bto\s+{_WORD}(?:\s+(?:it|this(?:\s+migration)?))?)"
     rf"|to\s+{_WORD}(?:\s+this\s+(?:migration|change))?(?:,?\s+run(?:\s+the\s+following)?)?"
 )
 HEADING = re.compile(
