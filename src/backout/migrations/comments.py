@@ -12,6 +12,13 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from backout.migrations.headings import (
+    BANNER_CHARS,
+    ends_section,
+    is_banner_title,
+    is_rule,
+    match_heading,
+)
 from backout.migrations.statements import (
     META_COMMAND_MESSAGE,
     LineKind,
@@ -22,14 +29,6 @@ from backout.migrations.statements import (
     split,
 )
 
-_HEADING = re.compile(
-    r"^(?:roll\s?back|down|undo)"
-    r"(?:\s+(?:instructions?|plan|steps?|script|sql|procedure|section|migration))?"
-    r"\s*(?::\s*(?P<inline>.*))?$",
-    re.IGNORECASE,
-)
-_HEADING_WORDS = ("roll", "down", "undo")  # every heading holds one of them
-_BANNER_CHARS = "=-#*~_+ \t"
 _LIST_MARKER = re.compile(r"^(\s*)((?:\d+[.)]|[-*\u2022])\s+)")
 _BOILERPLATE = re.compile(
     r"^(?:to (?:roll ?back|undo|revert)\b[^.]*|run(?: the following)?(?: sql)?):$", re.IGNORECASE
@@ -45,75 +44,72 @@ STATEMENT_KEYWORDS = frozenset(
 )
 
 
-def find_heading(lines: list[str], kinds: Sequence[LineKind]) -> tuple[int, str] | None:
-    """The rollback heading: the first one with no uncommented code after it.
-
-    A heading-like line earlier in the file (``-- Rollback: not needed``) followed by SQL is
-    documentation, not the section. When every heading has code after it, the last one is the
-    section and the code after it is reported.
-    """
-    headings: list[tuple[int, str]] = []
-    for number in _lines_mentioning_a_heading_word("\n".join(lines)):
-        if kinds[number] is LineKind.COMMENT:
-            match = _HEADING.match(lines[number].lstrip()[2:].strip(_BANNER_CHARS))
-            if match:
-                headings.append((number, match.group("inline") or ""))
-    if not headings:
-        return None
-    code = [n for n, kind in enumerate(kinds) if kind in (LineKind.CODE, LineKind.META)]
-    last_code = code[-1] if code else -1
-    for heading in headings:
-        if heading[0] > last_code:
-            return heading
-    return headings[-1]
-
-
-def _lines_mentioning_a_heading_word(text: str) -> list[int]:
-    """The lines holding ``roll``, ``down`` or ``undo``: a cheap test before the regex."""
-    lower = text.lower()
-    found: set[int] = set()
-    for word in _HEADING_WORDS:
-        at = lower.find(word)
-        while at >= 0:
-            found.add(at)
-            at = lower.find(word, at + 1)
-    numbers: list[int] = []
-    counted, number = 0, 0
-    for at in sorted(found):
-        number += text.count("\n", counted, at)
-        counted = at
-        if not numbers or numbers[-1] != number:
-            numbers.append(number)
-    return numbers
-
-
 @dataclass(frozen=True)
 class BlockLine:
     number: int
     text: str | None
     """The line with its comment markers removed; ``None`` for a line of uncommented code."""
+    commented: bool = False
+    """Whether it was a ``--`` comment line (its text is what follows the first ``--``)."""
 
     @property
     def blank(self) -> bool:
-        return self.text is not None and not self.text.strip(_BANNER_CHARS)
+        return self.text is not None and not self.text.strip(BANNER_CHARS)
+
+    @property
+    def rule(self) -> bool:
+        """Whether it is a banner rule (``=====``)."""
+        return self.text is not None and is_rule(self.text)
+
+    @property
+    def commented_twice(self) -> bool:
+        """``-- -- ...``: a line commented out once more, which no reader can tell the status of."""
+        return self.commented and not self.blank and (self.text or "").lstrip().startswith("--")
 
 
 def uncomment(
-    lines: list[str], kinds: Sequence[LineKind], heading: int, inline: str
+    lines: Sequence[str],
+    kinds: Sequence[LineKind],
+    heading: int,
+    inline: str,
+    stop: int | None = None,
 ) -> list[BlockLine]:
+    """The lines after ``heading`` (0-based) up to ``stop`` (the end), comment markers off; the
+    text after the heading's colon (``inline``) first when there is some."""
     block = [BlockLine(heading + 1, inline)] if inline.strip() else []
-    for number in range(heading + 1, len(lines)):
+    for number in range(heading + 1, len(lines) if stop is None else stop):
         line, kind = lines[number], kinds[number]
         if kind is LineKind.COMMENT:
-            text: str | None = line.lstrip()[2:]
-        elif kind is LineKind.BLOCK_COMMENT:
-            text = _strip_block_markers(line)
+            block.append(BlockLine(number + 1, line.lstrip()[2:], commented=True))
+            continue
+        if kind is LineKind.BLOCK_COMMENT:
+            text: str | None = _strip_block_markers(line)
         elif kind is LineKind.BLANK:
             text = ""
         else:
             text = None
         block.append(BlockLine(number + 1, text))
     return block
+
+
+def section_end(block: Sequence[BlockLine], start: int = 0) -> int:
+    """Where a rollback section stops in ``block``: at the first heading that ends it
+    (``-- VERIFICATION QUERIES``, ``-- Notes:``, a title between banners), with the banner rule
+    above that heading; ``len(block)`` when none does. ``start`` skips the heading's own text."""
+    while start < len(block) and block[start].rule:
+        start += 1  # the banner under the section's heading
+    for j in range(start, len(block)):
+        text = block[j].text
+        if text is None or block[j].blank:
+            continue
+        above = j - 1 >= start and block[j - 1].rule
+        below = j + 1 < len(block) and block[j + 1].rule
+        if ends_section(text) or is_banner_title(text, rule_above=above, rule_below=below):
+            end = j
+            while end > start and block[end - 1].rule:
+                end -= 1
+            return end
+    return len(block)
 
 
 def _strip_block_markers(line: str) -> str:
@@ -126,10 +122,19 @@ def _strip_block_markers(line: str) -> str:
     return text
 
 
+DOUBLE_COMMENT = "rollback-double-comment"
+_DOUBLE_COMMENT_MESSAGE = (
+    "this line of the rollback is commented out twice (`-- --`): a step switched off or left "
+    "to do by hand, so the rollback would look complete without it; comment it once if it "
+    "must run, make it a plain note, or delete it"
+)
+
+
 def read_block(
     block: Sequence[BlockLine],
 ) -> tuple[tuple[Statement, ...], tuple[str, ...], tuple[Problem, ...]]:
     """Sort the lines of an uncommented block into statements, notes and problems."""
+    block = [_without_heading(line) for line in block]
     segments: list[_Segment] = []
     problems: list[Problem] = []
     prose: list[tuple[int, str]] = []
@@ -141,11 +146,14 @@ def read_block(
             i += 1
             continue
         text = _unmark(line.text)
-        if text.lstrip().startswith("\\"):
+        if line.commented_twice:
+            problems.append(Problem(DOUBLE_COMMENT, line.number, _DOUBLE_COMMENT_MESSAGE))
+            i += 1
+        elif text.lstrip().startswith("\\"):
             problems.append(Problem("psql-meta-command", line.number, META_COMMAND_MESSAGE))
             i += 1
-        elif text.lstrip().startswith("--") or _HEADING.match(text.strip(_BANNER_CHARS)):
-            i += 1  # a comment inside the comment, or a sub-heading: structure, not content
+        elif text.lstrip().startswith("--"):
+            i += 1  # a comment inside a /* */ block: structure, not content
         elif _starts_statement(text):
             found, i = _statement_at(block, i)
             if isinstance(found, Problem):
@@ -154,21 +162,31 @@ def read_block(
                 prose.append((line.number, found))
             else:
                 segments.append(found)
-                prose.append((line.number, ""))
+                prose += [(block[found.end].number, found.remark), (line.number, "")]
         elif _ends_statement(text):
-            problems.append(
-                Problem(
-                    "rollback-unparseable",
-                    line.number,
-                    "this line ends with ';' like SQL but does not start a statement PostgreSQL "
-                    "accepts; fix the SQL, or reword it if it is a note",
-                )
-            )
+            problems.append(Problem("rollback-unparseable", line.number, _NOT_A_STATEMENT))
             i += 1
         else:
             prose.append((line.number, text.strip()))
             i += 1
     return _statements(block, segments), notes_from_comments(prose), tuple(problems)
+
+
+_NOT_A_STATEMENT = (
+    "this line ends with ';' like SQL but does not start a statement PostgreSQL accepts; fix "
+    "the SQL, or reword it if it is a note"
+)
+
+
+def _without_heading(line: BlockLine) -> BlockLine:
+    """A sub-heading (``-- Down:``, ``-- To rollback this migration:``) is structure: only the
+    text after its colon, if any, is content."""
+    if line.text is None or line.blank or line.commented_twice:
+        return line
+    match = match_heading(line.text)
+    if match is None:
+        return line
+    return BlockLine(line.number, match.group("inline") or "", line.commented)
 
 
 @dataclass(frozen=True)
@@ -178,6 +196,8 @@ class _Segment:
     start: int
     end: int
     text: str
+    remark: str = ""
+    """A remark after the last statement's ``;`` on its last line (``(no data to unwind)``)."""
 
 
 def _statements(block: Sequence[BlockLine], segments: Sequence[_Segment]) -> tuple[Statement, ...]:
@@ -191,13 +211,13 @@ def _statements(block: Sequence[BlockLine], segments: Sequence[_Segment]) -> tup
 
 
 def _statement_at(block: Sequence[BlockLine], start: int) -> tuple[_Segment | str | Problem, int]:
-    """The shortest run of lines from ``start`` ending with ``;`` that the parser accepts."""
+    """The shortest run of lines from ``start`` ending with ``;`` (or with ``;`` and a remark)
+    that the parser accepts."""
     end = start
-    while end < len(block) and block[end].text is not None:
-        if _ends_statement(block[end].text or ""):
-            text = _join(block, start, end)
-            if is_complete_sql(text):
-                return _Segment(start, end, text), end + 1
+    while end < len(block) and block[end].text is not None and not block[end].commented_twice:
+        segment = _complete_at(block, start, end)
+        if segment is not None:
+            return segment, end + 1
         end += 1
     # Nothing parses: the text up to the next blank line, ';' or statement is one unit.
     end = start
@@ -209,6 +229,7 @@ def _statement_at(block: Sequence[BlockLine], start: int) -> tuple[_Segment | st
             or current.endswith(_SENTENCE_END)
             or following.text is None
             or following.blank
+            or following.commented_twice
             or _starts_statement(_unmark(following.text))
         ):
             break
@@ -234,15 +255,69 @@ def _statement_at(block: Sequence[BlockLine], start: int) -> tuple[_Segment | st
     )
 
 
+def _complete_at(block: Sequence[BlockLine], start: int, end: int) -> _Segment | None:
+    """Lines ``start..end`` as complete statements: the last one ending with ``;``, or with
+    ``;`` and a remark after it."""
+    text = block[end].text or ""
+    if _ends_statement(text):
+        joined = _join(block, start, end)
+        if is_complete_sql(joined):
+            return _Segment(start, end, joined, _trailing_comment(text))
+    for at in _remark_cuts(text):
+        joined = _join(block, start, end, last=text[:at])
+        if is_complete_sql(joined):
+            return _Segment(start, end, joined, _remark(text[at:]))
+    return None
+
+
+_REMARK = re.compile(
+    r"^\s*(?:\((?P<paren>.*)\)|\[(?P<bracket>.*)\]|(?:--|#|//|\u2014|\u2013|<-|->|=>)\s*(?P<after>.*))\s*$"
+)
+"""A remark after a statement's ``;``: in parentheses or brackets, or after ``--``, ``#``, a
+dash or an arrow. Plain words are not one: ``DELETE FROM t; WHERE id = 1`` is refused, never
+run without its ``WHERE``."""
+
+
+def _remark_cuts(text: str) -> list[int]:
+    """Where a statement may end on a line that goes on with a remark: after each ``;`` that a
+    remark follows, rightmost first."""
+    return [
+        at + 1
+        for at in range(len(text) - 1, -1, -1)
+        if text[at] == ";" and text[at + 1 :].strip() and _REMARK.match(text[at + 1 :])
+    ]
+
+
+def _remark(text: str) -> str:
+    match = _REMARK.match(text)
+    if match is None:
+        return ""
+    if match.group("paren") is not None:
+        return text.strip()
+    return (match.group("bracket") or match.group("after") or "").strip()
+
+
+def _trailing_comment(text: str) -> str:
+    """The ``-- remark`` after a line's last statement, if any."""
+    for at, char in enumerate(text):
+        if char == ";":
+            rest = text[at + 1 :].strip()
+            if not rest:
+                return ""
+            if rest.startswith("--"):
+                return rest[2:].strip()
+    return ""
+
+
 _NEITHER = "; it is neither clean SQL nor clearly a note: fix the SQL, or reword the note"
 
 
-def _join(block: Sequence[BlockLine], start: int, end: int) -> str:
-    lines = [
-        _unmark(line.text or "") if n == start else (line.text or "")
-        for n, line in enumerate(block[start : end + 1], start)
-    ]
-    return textwrap.dedent("\n".join(lines)).strip("\n")
+def _join(block: Sequence[BlockLine], start: int, end: int, last: str | None = None) -> str:
+    texts = [line.text or "" for line in block[start : end + 1]]
+    if last is not None:
+        texts[-1] = last
+    texts[0] = _unmark(texts[0])
+    return textwrap.dedent("\n".join(texts)).strip("\n")
 
 
 def _unmark(text: str) -> str:
@@ -288,7 +363,7 @@ def notes_from_comments(lines: Sequence[tuple[int, str]]) -> tuple[str, ...]:
         current.clear()
 
     for _, text in lines:
-        if not text.strip(_BANNER_CHARS):
+        if not text.strip(BANNER_CHARS):
             close()
             continue
         if _LIST_MARKER.match(text):

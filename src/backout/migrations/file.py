@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from backout.errors import MalformedMigrationError
 from backout.migrations.formats.markers import foreign_marker_problems
 from backout.migrations.rollback_source import (
+    COMMENT_BLOCK,
     SOURCES,
     Found,
     MigrationText,
     Rollback,
     RollbackSource,
     find_rollback,
+    is_rollback_file_name,
+    rollback_file_names,
     sibling_names,
+    stray_remarks,
 )
 from backout.migrations.statements import (
     LineKind,
@@ -41,6 +45,9 @@ STUB_MARKER = "BACKOUT-STUB:"
 """A comment starting with this marks a fix-forward stub that is not written yet."""
 REQUIRED_HEADER = ("Migration", "Purpose", "Phase", "Checklist")
 ROLLBACK_SUFFIXES = (".rollback.sql", ".down.sql")
+"""The suffixes of rollback files named after their migration (see also
+:func:`backout.migrations.rollback_source.is_rollback_file_name`)."""
+ORPHAN_ROLLBACK = "orphan-rollback"
 
 
 @dataclass(frozen=True)
@@ -102,8 +109,10 @@ class MigrationFile:
 
 
 def is_migration_name(name: str) -> bool:
-    """Whether a file name in a migrations folder is a migration (not a rollback or other file)."""
-    return name.endswith(".sql") and not name.endswith(ROLLBACK_SUFFIXES)
+    """Whether a file name in a migrations folder is a migration, not a rollback script
+    (``*.rollback.sql``, ``*.down.sql``, ``*_rollback.sql``, ``rollback_*.sql``...) or another
+    file."""
+    return name.endswith(".sql") and not is_rollback_file_name(name)
 
 
 def parse_migration(
@@ -122,6 +131,8 @@ def parse_migration(
     version = _LOOSE_VERSION.match(stem)
     header = parse_header(source.lines)
     foreign = foreign_marker_problems(source.lines, source.kinds, "strategy")
+    rollback = _with_stray_remarks(source, found.rollback)
+    unused = _unused_rollback_files(source, rollback)
     return MigrationFile(
         path=path,
         folder=folder or path.parent,
@@ -130,11 +141,45 @@ def parse_migration(
         header=header.fields,
         header_lines=header.lines,
         statements=forward.statements,
-        rollback=found.rollback,
+        rollback=rollback,
         checksum=hashlib.sha256(data).hexdigest(),
         comments=forward.comments,
-        problems=tuple(sorted((*forward.problems, *foreign), key=lambda p: p.line)),
+        problems=tuple(sorted((*forward.problems, *foreign, *unused), key=lambda p: p.line)),
         wrapper=forward.wrapper,
+    )
+
+
+def _with_stray_remarks(source: MigrationText, rollback: Rollback) -> Rollback:
+    """``rollback``, with a problem for each remark elsewhere in the file that documents SQL it
+    does not hold."""
+    if not source.remarks:
+        return rollback
+    stray = stray_remarks(source, rollback)
+    if not stray:
+        return rollback
+    problems = tuple(sorted((*rollback.problems, *stray), key=lambda p: p.line))
+    return replace(rollback, problems=problems)
+
+
+def _unused_rollback_files(source: MigrationText, rollback: Rollback) -> tuple[Problem, ...]:
+    """A problem for each rollback file named after the migration that is not its rollback
+    (the file has a ROLLBACK section, or another rollback file comes first)."""
+    used = rollback.path.name if rollback.path is not None else None
+    if rollback.path not in (None, source.path):
+        where = str(used)
+    elif rollback.source == COMMENT_BLOCK:
+        where = f"the ROLLBACK section at line {rollback.line}"
+    else:
+        where = f"the rollback remark at line {rollback.line}"
+    return tuple(
+        Problem(
+            ORPHAN_ROLLBACK,
+            rollback.line or 1,
+            f"{name} is a rollback file for this migration, but backout runs {where}: "
+            "keep one rollback (delete the file, or the section) so nobody runs the wrong one",
+        )
+        for name in rollback_file_names(source.path.name)
+        if name in source.siblings and name != used and name != source.path.name
     )
 
 
@@ -187,21 +232,28 @@ def _forward_section(source: MigrationText, found: Found) -> _Forward:
 
 
 def read_migration(
-    path: Path, *, folder: Path | None = None, sources: tuple[RollbackSource, ...] = SOURCES
+    path: Path,
+    *,
+    folder: Path | None = None,
+    sources: tuple[RollbackSource, ...] = SOURCES,
+    others: Sequence[Path] | None = None,
 ) -> MigrationFile:
-    """Read and parse one migration file and the sibling files its rollback may live in."""
+    """Read and parse one migration file and the sibling files its rollback may live in
+    (``others`` when the caller has listed them, else those of the names the sources ask for
+    that exist)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise MalformedMigrationError(path, f"cannot be read: {exc.strerror}") from None
+    if others is None:
+        candidates = (path.with_name(name) for name in sibling_names(path, sources))
+        others = [p for p in candidates if p != path and p.is_file()]
     siblings: dict[str, str] = {}
-    for name in sibling_names(path, sources):
-        sibling = path.with_name(name)
-        if sibling.is_file():
-            try:
-                siblings[name] = sibling.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
-            except (OSError, UnicodeDecodeError):
-                raise MalformedMigrationError(sibling, "cannot be read as UTF-8 text") from None
+    for sibling in others:
+        try:
+            siblings[sibling.name] = sibling.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+        except (OSError, UnicodeDecodeError):
+            raise MalformedMigrationError(sibling, "cannot be read as UTF-8 text") from None
     return parse_migration(path, data, folder=folder, siblings=siblings, sources=sources)
 
 

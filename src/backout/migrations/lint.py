@@ -25,6 +25,7 @@ from backout.migrations.catalog import (
     project_catalog,
 )
 from backout.migrations.file import NAME_PATTERN, REQUIRED_HEADER, STUB_MARKER, MigrationFile
+from backout.migrations.formats.strategy import orphans_in
 from backout.migrations.statements import Flag, Problem, Statement
 
 
@@ -53,6 +54,8 @@ class Versioned(Protocol):
     def version(self) -> str | None: ...
     @property
     def number(self) -> int | None: ...
+    @property
+    def format(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,22 @@ RULES: dict[str, Rule] = {
         Rule("rollback-unparseable", Severity.ERROR, "rollback text is neither SQL nor a note"),
         Rule("rollback-unterminated", Severity.ERROR, "rollback SQL without its ';'"),
         Rule("rollback-uncommented", Severity.ERROR, "SQL after the ROLLBACK heading would run"),
+        Rule(
+            "rollback-double-comment",
+            Severity.ERROR,
+            "a rollback line commented out twice (`-- -- ...`): a step switched off or left out",
+        ),
+        Rule(
+            "rollback-outside-section",
+            Severity.ERROR,
+            "rollback SQL backout would not run: after a heading that ends the section, or in a "
+            "remark that disagrees with the rollback",
+        ),
+        Rule(
+            "orphan-rollback",
+            Severity.ERROR,
+            "a rollback script named after no migration, or one its migration does not use",
+        ),
         Rule(
             "rollback-data-loss",
             Severity.ERROR,
@@ -162,7 +181,13 @@ def lint_entries(entries: Sequence[Entry], neighbours: Sequence[Entry] = ()) -> 
     findings = [f for found in map_entries(_read_and_lint, entries) for f in found]
     chosen = {e.path for e in entries}
     everything = [*entries, *(e for e in neighbours if e.path not in chosen)]
-    findings.extend(f for check in SET_CHECKS for f in check(everything) if f.file in chosen)
+    folders, known = {e.folder for e in entries}, {e.path for e in everything}
+    findings.extend(
+        f
+        for check in SET_CHECKS
+        for f in check(everything)
+        if f.file in chosen or (f.file.parent in folders and f.file not in known)
+    )
     return Report(files=len(entries), findings=sorted(findings, key=_order))
 
 
@@ -337,6 +362,8 @@ REFUSED_BY_APPLY = frozenset(
         "rollback-unparseable",
         "rollback-unterminated",
         "rollback-uncommented",
+        "rollback-double-comment",
+        "rollback-outside-section",
         "format-mismatch",
     }
 )
@@ -409,6 +436,23 @@ def check_versions(migrations: Sequence[Versioned]) -> Iterator[Finding]:
                 )
 
 
+def check_orphan_rollbacks(migrations: Sequence[Versioned]) -> Iterator[Finding]:
+    """Rollback scripts in a strategy folder named after none of its migrations: no command
+    would ever run them, and they are not applied as migrations either."""
+    folders = dict.fromkeys(m.folder for m in migrations if m.format == "strategy")
+    for folder in folders:
+        for path in orphans_in(folder):
+            yield finding(
+                "orphan-rollback",
+                path,
+                1,
+                f"{path.name} is named like a rollback script, but no migration in "
+                f"{folder.name}/ is named after it, so it is neither applied nor used as a "
+                "rollback: name it after its migration (<migration>.rollback.sql), or rename "
+                "it if it is a migration",
+            )
+
+
 def _fills_new_columns(statement: Statement, added: set[tuple[str, str]]) -> bool:
     """An UPDATE that only sets columns the same migration adds overwrites no existing data."""
     return all(
@@ -431,4 +475,7 @@ FILE_CHECKS: tuple[Callable[[MigrationFile], Iterator[Finding]], ...] = (
     check_forward,
     check_rollback,
 )
-SET_CHECKS: tuple[Callable[[Sequence[Versioned]], Iterator[Finding]], ...] = (check_versions,)
+SET_CHECKS: tuple[Callable[[Sequence[Versioned]], Iterator[Finding]], ...] = (
+    check_versions,
+    check_orphan_rollbacks,
+)
