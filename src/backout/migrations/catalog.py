@@ -29,6 +29,7 @@ from backout.migrations.formats import format_of
 from backout.migrations.versions import version_key
 
 _VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
+_VERSION_REFERENCE = re.compile(r"^[Vv]?\d+(?:[._]\d+)*$")
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Catalog:
         candidate = (cwd / reference).resolve()
         if candidate.is_file():
             for entry in self.entries:
-                if entry.path == candidate:
+                if candidate in (entry.path, *entry.others):  # an up file, its down file...
                     return entry
             if candidate.parent in self.folders:
                 raise UsageError(
@@ -104,13 +105,15 @@ class Catalog:
     def _resolve_in(self, reference: str, folders: Sequence[Path]) -> Entry:
         ref = reference.removesuffix(".sql")
         pool = [e for e in self.entries if e.folder in folders]
-        if ref.isdigit():
-            matches = [e for e in pool if e.key == version_key(ref)]
-        else:
-            matches = [e for e in pool if ref in (e.name, e.description)]
+        by_version = bool(_VERSION_REFERENCE.match(ref))  # 004, Flyway's 1.2, 1_2 or V1_2
+        matches = [e for e in pool if e.key == version_key(ref)] if by_version else []
+        if not matches:
+            by_version = False
+            files = [e for e in pool if reference in (e.path.name, *(o.name for o in e.others))]
+            matches = [e for e in pool if ref in (e.name, e.description)] or files
         if len(matches) == 1:
             return matches[0]
-        if ref.isdigit() and len({e.folder for e in matches}) == 1:
+        if by_version and len({e.folder for e in matches}) == 1:
             raise DuplicateVersionError(self, tuple(matches))
         if matches:
             raise AmbiguousMigrationError(reference, [self.display(e.path) for e in matches])
@@ -144,7 +147,7 @@ class DuplicateVersionError(UsageError):
 def next_version(entries: Iterable[Entry]) -> str:
     """One more than the highest version of ``entries``, as wide as the widest (at least 3)."""
     versions = [e.version for e in entries if e.version is not None]
-    highest = max((int(v) for v in versions), default=0)
+    highest = max((int(v) for v in versions if v.isdigit()), default=0)
     width = max([3, *(len(v) for v in versions)])
     return str(highest + 1).zfill(width)
 

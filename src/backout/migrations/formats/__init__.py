@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # the formats import the file model, which imports the marker
 
 FORMATS: dict[str, str] = {
     "strategy": "backout.migrations.formats.strategy:StrategyFormat",
+    "golang-migrate": "backout.migrations.formats.golang_migrate:GolangMigrateFormat",
+    "directory": "backout.migrations.formats.directory:DirectoryFormat",
+    "flyway": "backout.migrations.formats.flyway:FlywayFormat",
 }
 """Format name -> ``module:class``; the first that detects a folder wins, ``strategy`` last."""
 DEFAULT = "strategy"
