@@ -155,3 +155,23 @@ def test_a_repeatable_migration_makes_apply_refuse_but_not_rollback(
     rollback(settings, target, ME, "1.1")
     assert ("column", "customers.email") not in objects(database_url)
     assert ("table", "customer_view") not in objects(database_url)
+
+
+def test_a_repeatable_migration_never_stops_the_rehearsal_of_a_rollback(
+    project: Path,
+    settings: Settings,
+    applied: Target,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BACKOUT_SCRATCH_DATABASE_URL", database_url)
+    (project / FOLDER / "R__customer_view.sql").write_text(
+        "CREATE OR REPLACE VIEW customer_view AS SELECT id, name FROM customers;\n"
+    )
+    request = procedure.Request(reference="10", reason="bad seed", rehearse=True)
+
+    result = procedure.emergency(settings, applied, ME, request)
+
+    assert result.scratch_rehearsal is not None
+    assert result.scratch_rehearsal.startswith("passed"), result.scratch_rehearsal
+    assert rows(database_url, "SELECT count(*) FROM customers") == [(0,)]
