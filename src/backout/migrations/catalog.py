@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import TypeVar
 
@@ -191,9 +192,9 @@ def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:
     for path in paths:
         resolved = path.resolve()
         if resolved.is_dir():
-            found = sorted(_entries(resolved), key=_order)
+            found = _entries_under(catalog, resolved)
         elif resolved.is_file():
-            found = [_entry_for_file(resolved)]
+            found = [_entry_for_file(resolved, catalog.entries)]
         else:
             raise UsageError(f"{path} does not exist", hint="name migration files or folders")
         for entry in found:
@@ -210,9 +211,20 @@ def _entries(folder: Path, configured: str | None = None) -> Iterable[Entry]:
     return format_of(folder, configured).entries(folder)
 
 
-def _entry_for_file(path: Path) -> Entry:
-    """The entry of one file named on the command line, read in its folder's format."""
-    for entry in _entries(path.parent):
+def _entries_under(catalog: Catalog, folder: Path) -> list[Entry]:
+    """A folder named on the command line: a configured folder's migrations (in its configured
+    format), those below a sub-folder of one (a migration directory, a Flyway sub-folder), else
+    the folder's own, in the format detected."""
+    if folder in catalog.folders:
+        return list(catalog.in_folder(folder))
+    below = [e for e in catalog.entries if folder in (e.path, *e.path.parents)]
+    return below or sorted(_entries(folder), key=_order)
+
+
+def _entry_for_file(path: Path, known: Iterable[Entry] = ()) -> Entry:
+    """The entry of one file named on the command line: a configured folder's migration it
+    belongs to (a directory's up.sql, a down file), else read in its own folder's format."""
+    for entry in chain(known, _entries(path.parent)):
         if path in (entry.path, *entry.others):
             return entry
     from backout.migrations.formats.strategy import entry_of

@@ -297,3 +297,17 @@ def test_generated_directories_read_back_exactly(
             else:
                 assert tuple(down(m)) == down_file.statements
                 assert m.rollback.no_transaction is (not in_transaction)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"migrations/{USERS}/up.sql", f"migrations/{USERS}/down.sql", f"migrations/{USERS}"],
+    ids=["up.sql", "down.sql", "directory"],
+)
+def test_lint_of_one_migrations_file_or_directory_reads_it_as_a_directory_migration(
+    project: Path, path: str
+) -> None:
+    result = run("lint", path, "--format", "json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["files"] == 1

@@ -341,3 +341,22 @@ def test_generated_flyway_folders_read_back_exactly(
             assert tuple(forward(m)) == up.statements
             assert tuple(down(m)) == (undo.statements if undo else ())
             assert m.rollback.found is (undo is not None)
+
+
+@pytest.mark.parametrize(
+    ("path", "files"),
+    [
+        ("release_2", 1),
+        ("release_2/U2__add_invoice_customer_index.sql", 1),
+        ("V1_2__create_invoices.sql", 1),
+        ("", 5),
+    ],
+)
+def test_lint_of_a_sub_folder_a_file_or_the_folder_reads_them_as_flyway(
+    project: Path, path: str, files: int
+) -> None:
+    result = run("lint", f"src/main/resources/db/migration/{path}", "--format", "json")
+
+    report = json.loads(result.stdout)
+    assert (report["files"], report["errors"]) == (files, 0)
+    assert result.exit_code == 0
