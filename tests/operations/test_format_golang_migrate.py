@@ -10,6 +10,7 @@ import pytest
 from backout.config import Settings, load_settings
 from backout.database.connection import Target
 from backout.errors import MalformedMigrationError
+from backout.migrations.lint import lint_project
 from backout.operations import emergency as procedure
 from backout.operations.apply import apply
 from backout.operations.rollback import rollback
@@ -107,9 +108,20 @@ def test_the_emergency_runs_the_down_file(
     result = procedure.emergency(settings, applied, ME, request)
 
     assert result.rolled_back_at is not None
-    assert result.fix_forward is not None
     assert objects(database_url) & AUDIT == set()
     assert [h[0] for h in history(database_url)] == ["000001", "000002", "000003", "000005"]
+    # the fix-forward stub is written in the strategy's words: lint says what it is, and
+    # apply refuses the folder until it is written as this format's files
+    assert result.fix_forward is not None
+    stub = result.fix_forward
+    found = [f for f in lint_project(settings).findings if f.file == stub]
+    assert [(f.rule, f.message) for f in found] == [
+        (
+            "name-format",
+            f"{stub.name} is a fix-forward stub: write the corrected change as this folder's "
+            "golang-migrate migration, then delete this file",
+        )
+    ]
 
 
 def test_on_the_command_line_apply_rollback_emergency_and_status(
