@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ from backout.migrations.formats import format_of
 from backout.migrations.versions import version_key
 
 _VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
+_VERSION_REFERENCE = re.compile(r"^[Vv]?\d+(?:[._]\d+)*$")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class Catalog:
         candidate = (cwd / reference).resolve()
         if candidate.is_file():
             for entry in self.entries:
-                if entry.path == candidate:
+                if candidate in (entry.path, *entry.others):  # an up file, its down file...
                     return entry
             if candidate.parent in self.folders:
                 raise UsageError(
@@ -104,13 +106,15 @@ class Catalog:
     def _resolve_in(self, reference: str, folders: Sequence[Path]) -> Entry:
         ref = reference.removesuffix(".sql")
         pool = [e for e in self.entries if e.folder in folders]
-        if ref.isdigit():
-            matches = [e for e in pool if e.key == version_key(ref)]
-        else:
-            matches = [e for e in pool if ref in (e.name, e.description)]
+        by_version = bool(_VERSION_REFERENCE.match(ref))  # 004, Flyway's 1.2, 1_2 or V1_2
+        matches = [e for e in pool if e.key == version_key(ref)] if by_version else []
+        if not matches:
+            by_version = False
+            files = [e for e in pool if reference in (e.path.name, *(o.name for o in e.others))]
+            matches = [e for e in pool if ref in (e.name, e.description)] or files
         if len(matches) == 1:
             return matches[0]
-        if ref.isdigit() and len({e.folder for e in matches}) == 1:
+        if by_version and len({e.folder for e in matches}) == 1:
             raise DuplicateVersionError(self, tuple(matches))
         if matches:
             raise AmbiguousMigrationError(reference, [self.display(e.path) for e in matches])
@@ -144,7 +148,7 @@ class DuplicateVersionError(UsageError):
 def next_version(entries: Iterable[Entry]) -> str:
     """One more than the highest version of ``entries``, as wide as the widest (at least 3)."""
     versions = [e.version for e in entries if e.version is not None]
-    highest = max((int(v) for v in versions), default=0)
+    highest = max((int(v) for v in versions if v.isdigit()), default=0)
     width = max([3, *(len(v) for v in versions)])
     return str(highest + 1).zfill(width)
 
@@ -188,9 +192,9 @@ def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:
     for path in paths:
         resolved = path.resolve()
         if resolved.is_dir():
-            found = sorted(_entries(resolved), key=_order)
+            found = _entries_under(catalog, resolved)
         elif resolved.is_file():
-            found = [_entry_for_file(resolved)]
+            found = [_entry_for_file(resolved, catalog.entries)]
         else:
             raise UsageError(f"{path} does not exist", hint="name migration files or folders")
         for entry in found:
@@ -207,9 +211,20 @@ def _entries(folder: Path, configured: str | None = None) -> Iterable[Entry]:
     return format_of(folder, configured).entries(folder)
 
 
-def _entry_for_file(path: Path) -> Entry:
-    """The entry of one file named on the command line, read in its folder's format."""
-    for entry in _entries(path.parent):
+def _entries_under(catalog: Catalog, folder: Path) -> list[Entry]:
+    """A folder named on the command line: a configured folder's migrations (in its configured
+    format), those below a sub-folder of one (a migration directory, a Flyway sub-folder), else
+    the folder's own, in the format detected."""
+    if folder in catalog.folders:
+        return list(catalog.in_folder(folder))
+    below = [e for e in catalog.entries if folder in (e.path, *e.path.parents)]
+    return below or sorted(_entries(folder), key=_order)
+
+
+def _entry_for_file(path: Path, known: Iterable[Entry] = ()) -> Entry:
+    """The entry of one file named on the command line: a configured folder's migration it
+    belongs to (a directory's up.sql, a down file), else read in its own folder's format."""
+    for entry in chain(known, _entries(path.parent)):
         if path in (entry.path, *entry.others):
             return entry
     from backout.migrations.formats.strategy import entry_of

@@ -150,8 +150,21 @@ def lint(migrations: Sequence[MigrationFile]) -> list[Finding]:
 
 
 def lint_file(m: MigrationFile) -> list[Finding]:
-    """The findings of the checks that look at one file alone."""
-    return [f for check in FILE_CHECKS for f in check(m)]
+    """The findings of the checks that look at one file alone.
+
+    A rule the file's reader already reported, in its format's words (``no 3_x.down.sql``), is
+    not reported again by the generic check; a file its reader says is no migration (a
+    ``name-format`` problem and no version: a Flyway repeatable...) gets that finding alone.
+    """
+    if m.version is None and any(p.code == "name-format" for p in m.problems):
+        return list(check_problems(m))
+    told = {p.code for p in m.all_problems}
+    return [
+        f
+        for check in FILE_CHECKS
+        for f in check(m)
+        if check is check_problems or f.rule not in told
+    ]
 
 
 @dataclass(frozen=True)

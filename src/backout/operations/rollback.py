@@ -23,6 +23,7 @@ from backout.git import file_diff_since
 from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.migrations.file import MigrationFile, read_migration
 from backout.migrations.statements import Statement, referenced_tables
+from backout.migrations.versions import version_key
 from backout.operations.approval import Operator
 from backout.operations.dry_run import dry_run as dry_run_on
 from backout.operations.operation import (
@@ -108,7 +109,9 @@ def refuse_changed_rollback(migration: MigrationFile, applied: Applied) -> None:
         f"the ROLLBACK section of {migration.name} changed since it was applied",
         hint="check the difference, then pass --use-current-rollback to run it",
     )
-    refusal.evidence = file_diff_since(migration.path, applied.applied_at)
+    refusal.evidence = file_diff_since(
+        migration.rollback.path or migration.path, applied.applied_at
+    )
     raise refusal
 
 
@@ -119,7 +122,7 @@ def recorded_schema(
     folder were applied after it (they may explain a difference)."""
     history = read_history(conn, settings.history_table(migration.folder))
     applied = history.get(migration.version or "")
-    later = sum(1 for version in history if version > (migration.version or ""))
+    later = sum(1 for version in history if version_key(version) > version_key(migration.version))
     return (applied.schema_before if applied else None), later
 
 
@@ -172,7 +175,7 @@ def _later_overlaps(
     applied = read_history(conn, settings.history_table(migration.folder))
     warnings = []
     for entry in catalog.in_folder(migration.folder):
-        if (entry.number or 0) <= (migration.number or 0) or entry.version not in applied:
+        if entry.key <= version_key(migration.version) or entry.version not in applied:
             continue
         later = entry.read()
         shared = words & referenced_tables(later.statements)

@@ -22,6 +22,9 @@ FORMATS: dict[str, str] = {
     "sql-migrate": "backout.migrations.formats.sql_migrate:SqlMigrateFormat",
     "dbmate": "backout.migrations.formats.dbmate:DbmateFormat",
     "node-pg-migrate": "backout.migrations.formats.node_pg_migrate:NodePgMigrateFormat",
+    "golang-migrate": "backout.migrations.formats.golang_migrate:GolangMigrateFormat",
+    "directory": "backout.migrations.formats.directory:DirectoryFormat",
+    "flyway": "backout.migrations.formats.flyway:FlywayFormat",
 }
 """Format name -> ``module:class``; the first that detects a folder wins, ``strategy`` last."""
 DEFAULT = "strategy"
