@@ -29,6 +29,7 @@ from backout.migrations.formats import format_of
 from backout.migrations.versions import version_key
 
 _VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
+_VERSION_REFERENCE = re.compile(r"\d+(?:[._-]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,11 @@ class Catalog:
     def _resolve_path(self, reference: str, cwd: Path) -> Entry:
         candidate = (cwd / reference).resolve()
         if candidate.is_file():
-            for entry in self.entries:
-                if entry.path == candidate:
-                    return entry
+            in_file = [e for e in self.entries if e.path == candidate]
+            if len(in_file) > 1:  # a Liquibase file of several changesets
+                raise AmbiguousMigrationError(reference, [e.name for e in in_file])
+            if in_file:
+                return in_file[0]
             if candidate.parent in self.folders:
                 raise UsageError(
                     f"{reference} is not a migration file",
@@ -104,16 +107,17 @@ class Catalog:
     def _resolve_in(self, reference: str, folders: Sequence[Path]) -> Entry:
         ref = reference.removesuffix(".sql")
         pool = [e for e in self.entries if e.folder in folders]
-        if ref.isdigit():
-            matches = [e for e in pool if e.key == version_key(ref)]
-        else:
-            matches = [e for e in pool if ref in (e.name, e.description)]
+        versioned = _VERSION_REFERENCE.fullmatch(ref) is not None  # 004, 003.02, 0.1.02
+        by_version = [e for e in pool if e.key == version_key(ref)] if versioned else []
+        matches = by_version or [e for e in pool if ref in (e.name, e.description, *e.aliases)]
         if len(matches) == 1:
             return matches[0]
-        if ref.isdigit() and len({e.folder for e in matches}) == 1:
+        if by_version and len({e.folder for e in matches}) == 1:
             raise DuplicateVersionError(self, tuple(matches))
         if matches:
-            raise AmbiguousMigrationError(reference, [self.display(e.path) for e in matches])
+            shown = [self.display(e.path) for e in matches]
+            named = len(set(shown)) < len(shown)  # changesets of one file: name them
+            raise AmbiguousMigrationError(reference, [e.name for e in matches] if named else shown)
         raise UnknownMigrationError(reference, suggestions=self._suggest(ref, folders))
 
     def _suggest(self, reference: str, folders: Sequence[Path]) -> list[str]:
@@ -144,7 +148,7 @@ class DuplicateVersionError(UsageError):
 def next_version(entries: Iterable[Entry]) -> str:
     """One more than the highest version of ``entries``, as wide as the widest (at least 3)."""
     versions = [e.version for e in entries if e.version is not None]
-    highest = max((int(v) for v in versions), default=0)
+    highest = max((version_key(v)[0] for v in versions if version_key(v)), default=0)
     width = max([3, *(len(v) for v in versions)])
     return str(highest + 1).zfill(width)
 
@@ -184,17 +188,17 @@ def discover(
 
 def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:
     """Entries for explicit files or folders (``backout lint PATH...``), configured or not."""
-    chosen: dict[Path, Entry] = {}
+    chosen: dict[tuple[Path, str], Entry] = {}
     for path in paths:
         resolved = path.resolve()
         if resolved.is_dir():
             found = sorted(_entries(resolved), key=_order)
         elif resolved.is_file():
-            found = [_entry_for_file(resolved)]
+            found = _entries_for_file(resolved)
         else:
             raise UsageError(f"{path} does not exist", hint="name migration files or folders")
         for entry in found:
-            chosen.setdefault(entry.path, entry)
+            chosen.setdefault((entry.path, entry.name), entry)
     return list(chosen.values())
 
 
@@ -207,14 +211,15 @@ def _entries(folder: Path, configured: str | None = None) -> Iterable[Entry]:
     return format_of(folder, configured).entries(folder)
 
 
-def _entry_for_file(path: Path) -> Entry:
-    """The entry of one file named on the command line, read in its folder's format."""
-    for entry in _entries(path.parent):
-        if path in (entry.path, *entry.others):
-            return entry
+def _entries_for_file(path: Path) -> list[Entry]:
+    """The entries of one file named on the command line (a Liquibase file may hold several),
+    read in its folder's format."""
+    found = [e for e in _entries(path.parent) if path in (e.path, *e.others)]
+    if found:
+        return found
     from backout.migrations.formats.strategy import entry_of
 
-    return entry_of(path, path.parent)
+    return [entry_of(path, path.parent)]
 
 
 def _order(entry: Entry) -> tuple[tuple[int, ...], str]:

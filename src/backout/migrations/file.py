@@ -33,6 +33,7 @@ from backout.migrations.statements import (
     split,
 )
 from backout.migrations.transaction_control import Wrapper, unwrap
+from backout.migrations.versions import version_key
 
 NAME_PATTERN = re.compile(r"^(?P<version>\d{3,})_(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 _LOOSE_VERSION = re.compile(r"^(?P<version>\d+)")
@@ -74,7 +75,9 @@ class MigrationFile:
 
     @property
     def number(self) -> int | None:
-        return int(self.version) if self.version is not None else None
+        """The version as one number (``004``: 4); ``None`` for none or several (``003.02``)."""
+        key = version_key(self.version)
+        return key[0] if len(key) == 1 else None
 
     @property
     def all_problems(self) -> tuple[Problem, ...]:

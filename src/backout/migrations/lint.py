@@ -282,13 +282,11 @@ def check_rollback(m: MigrationFile) -> Iterator[Finding]:
     rollback = m.rollback
     file = rollback.path or m.path
     if not rollback.found:
-        yield finding(
-            "rollback-missing",
-            m.path,
-            1,
-            "no ROLLBACK section: add the commented ROLLBACK block at the end of the file "
-            f"(or a {m.name}.rollback.sql beside it) with the SQL that undoes this migration",
+        how = " ".join(rollback.notes) or (  # a format's notes say what to write, and where
+            "add the commented ROLLBACK block at the end of the file "
+            f"(or a {m.name}.rollback.sql beside it) with the SQL that undoes this migration"
         )
+        yield finding("rollback-missing", m.path, rollback.line or 1, f"no ROLLBACK section: {how}")
         return
     if not rollback.statements and not rollback.problems:
         if any(IRREVERSIBLE.search(note) for note in rollback.notes):

@@ -24,6 +24,7 @@ from backout.errors import RefusedError
 from backout.migrations.catalog import Catalog, Entry, executable_catalog
 from backout.migrations.file import MigrationFile
 from backout.migrations.statements import Statement
+from backout.migrations.versions import version_key
 from backout.operations.approval import Operator
 from backout.operations.operation import (
     Confirm,
@@ -207,7 +208,7 @@ def _pending(
         for s in states
         if s.migration is not None
         and s.state in wanted
-        and (limit is None or (s.folder == limit.folder and int(s.version) <= (limit.number or 0)))
+        and (limit is None or (s.folder == limit.folder and version_key(s.version) <= limit.key))
     ]
 
 

@@ -23,6 +23,7 @@ from backout.git import file_diff_since
 from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.migrations.file import MigrationFile, read_migration
 from backout.migrations.statements import Statement, referenced_tables
+from backout.migrations.versions import version_key
 from backout.operations.approval import Operator
 from backout.operations.dry_run import dry_run as dry_run_on
 from backout.operations.operation import (
@@ -172,7 +173,7 @@ def _later_overlaps(
     applied = read_history(conn, settings.history_table(migration.folder))
     warnings = []
     for entry in catalog.in_folder(migration.folder):
-        if (entry.number or 0) <= (migration.number or 0) or entry.version not in applied:
+        if entry.key <= version_key(migration.version) or entry.version not in applied:
             continue
         later = entry.read()
         shared = words & referenced_tables(later.statements)

@@ -20,6 +20,7 @@ from backout.database.history import Applied, RolledBack, last_rollbacks, read_h
 from backout.git import Commit, file_history
 from backout.migrations.catalog import Catalog, project_catalog
 from backout.migrations.file import MigrationFile
+from backout.migrations.versions import version_key
 
 
 class State(StrEnum):
@@ -87,7 +88,7 @@ def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
                         checksum=applied.checksum,
                     )
                 )
-        result.extend(sorted(rows, key=lambda s: (int(s.version), s.name)))
+        result.extend(sorted(rows, key=lambda s: (version_key(s.version), s.name)))
     return result
 
 
@@ -121,7 +122,9 @@ def _state_of(f: FolderHistory, m: MigrationFile, applied: Applied | None) -> Mi
         migration=m,
         checksum=m.checksum,
         shares_version=tuple(
-            o.path.name for o in f.migrations if o is not m and o.number == m.number
+            o.path.name
+            for o in f.migrations
+            if o is not m and version_key(o.version) == version_key(m.version)
         ),
     )
 

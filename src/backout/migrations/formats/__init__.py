@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the formats import the file model, which imports the marker
 
 FORMATS: dict[str, str] = {
     "strategy": "backout.migrations.formats.strategy:StrategyFormat",
+    "liquibase": "backout.migrations.formats.liquibase:LiquibaseFormat",
 }
 """Format name -> ``module:class``; the first that detects a folder wins, ``strategy`` last."""
 DEFAULT = "strategy"
