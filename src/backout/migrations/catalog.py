@@ -29,6 +29,7 @@ from backout.migrations.formats import format_of
 from backout.migrations.versions import version_key
 
 _VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
+_LEADING = re.compile(r"\d+")
 _VERSION_REFERENCE = re.compile(r"\d+(?:[._-]\d+)*")
 
 
@@ -147,9 +148,10 @@ class DuplicateVersionError(UsageError):
 
 def next_version(entries: Iterable[Entry]) -> str:
     """One more than the highest version of ``entries``, as wide as the widest (at least 3)."""
-    versions = [e.version for e in entries if e.version is not None]
-    highest = max((version_key(v)[0] for v in versions if version_key(v)), default=0)
-    width = max([3, *(len(v) for v in versions)])
+    # the leading number of each version: 004 of 004, 003 of a Liquibase changeset's 003.02
+    numbers = [m.group() for e in entries if e.version and (m := _LEADING.match(e.version))]
+    highest = max((int(n) for n in numbers), default=0)
+    width = max([3, *(len(n) for n in numbers)])
     return str(highest + 1).zfill(width)
 
 
