@@ -16,7 +16,7 @@ import pytest
 
 from backout.config import Settings, load_settings
 from backout.database.connection import Target
-from backout.errors import ExitCode
+from backout.errors import ExitCode, RefusedError
 from backout.migrations.catalog import project_catalog
 from backout.operations.apply import apply
 from backout.operations.approval import Operator
@@ -357,3 +357,37 @@ def test_the_variants_apply_and_roll_back_exactly(tmp_path: Path, database_url: 
     assert [v for v, _ in history(url)] == [
         "2024-02-01.01", "20240115093000.01", "20240115093000.03",
     ]  # fmt: skip
+
+
+# Versions: appended changesets are new; one inserted before applied ones is refused, not re-run
+
+
+def test_appended_changesets_are_pending_and_inserted_ones_are_refused(
+    settings: Settings, applied: Target
+) -> None:
+    url = applied.url
+    ledger = settings.root / "db/002-ledger.sql"
+    text = ledger.read_text()
+    ledger.write_text(
+        text + "\n--changeset tomas:ledger-tags\nCREATE TABLE ledger_tags (tag text);\n"
+        "--rollback DROP TABLE ledger_tags;\n"
+    )
+
+    apply(settings, applied, ME)
+
+    assert "ledger_tags" in relations(url)
+    assert ("002.05", "002-ledger::ledger-tags::tomas") in history(url)
+
+    # a changeset inserted before applied ones shifts their versions: status calls them
+    # modified and apply refuses before running anything
+    ledger.write_text(
+        text.replace(
+            "--changeset tomas:ledger-kinds",
+            "--changeset tomas:early\nCREATE TABLE early (id int);\n\n"
+            "--changeset tomas:ledger-kinds",
+        )
+    )
+    with pytest.raises(RefusedError, match="applied migrations were modified since"):
+        apply(settings, applied, ME)
+    assert "early" not in relations(url)
+    assert one(url, "SELECT count(*) FROM ledger_kinds") == 2

@@ -646,6 +646,7 @@ def changesets(draw: st.DrawFn) -> dict[str, object]:
         "no_transaction": draw(st.booleans()),
         "changeset": draw(dashes) + draw(spelled("changeset")),
         "rollback": [draw(dashes).rstrip() + draw(spelled("rollback")) for _ in downs],
+        "rollback_first": draw(st.booleans()),  # some teams put --rollback under --changeset
     }
 
 
@@ -654,9 +655,13 @@ def render(sets: list[dict[str, object]], header: str, newline: str) -> str:
     for c in sets:
         attributes = " runInTransaction:false" if c["no_transaction"] else ""
         lines.append(f"{c['changeset']} {c['author']}:{c['id']}{attributes}")
-        lines += [f"{sql};" for sql in c["forward"]]  # type: ignore[attr-defined]
-        for marker, sql in zip(c["rollback"], c["down"], strict=True):  # type: ignore[call-overload]
-            lines += [f"{marker} {part}" for part in f"{sql};".split("\n")]
+        ups = [f"{sql};" for sql in c["forward"]]  # type: ignore[attr-defined]
+        downs = [
+            f"{marker} {part}"
+            for marker, sql in zip(c["rollback"], c["down"], strict=True)  # type: ignore[call-overload]
+            for part in f"{sql};".split("\n")
+        ]
+        lines += [*downs, *ups] if c["rollback_first"] else [*ups, *downs]
         lines.append("")
     return newline.join(lines)
 
@@ -682,6 +687,23 @@ def test_generated_changelogs_round_trip(
         assert m.rollback.found == bool(c["down"])
         assert m.no_transaction == c["no_transaction"]
         assert m.all_problems == ()
+
+
+@settings(max_examples=30, deadline=None)
+@given(sets=st.lists(changesets(), min_size=2, max_size=4))
+def test_appending_changesets_keeps_the_versions_and_checksums_before_them(
+    sets: list[dict[str, object]],
+) -> None:
+    path = Path("/db/changelog.sql")
+    header = "--liquibase formatted sql"
+    before = parse_changelog(path, render(sets[:1], header, "\n").encode())
+
+    after = parse_changelog(path, render(sets, header, "\n").encode())
+
+    assert [(m.version, m.checksum, m.rollback.checksum) for m in after[:1]] == [
+        (m.version, m.checksum, m.rollback.checksum) for m in before
+    ]
+    assert [m.version for m in after] == [f"0.1.{n:02d}" for n in range(1, len(sets) + 1)]
 
 
 MARKERS = (
