@@ -744,3 +744,25 @@ def test_markers_inside_a_body_or_string_never_split_it(inner: list[str], quote:
     }
     # Liquibase (line by line) would cut the body at its own markers: those lines are refused
     assert {p.line for p in m.all_problems} == liquibase_markers
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("--rollback: DROP TABLE t;", "rollback-unparseable"),
+        ("--rollback\tDROP TABLE t;", "rollback-unparseable"),
+        ("-- ROLLBACK", "rollback-unparseable"),
+        ("-- Rollback:", "rollback-unparseable"),
+        ("--rollback", "rollback-unparseable"),
+        ("-- rollback plan: ask the DBA", "rollback-unparseable"),  # Liquibase runs "plan: ..."
+        ("-- rollback-safe: yes", None),  # a remark Liquibase ignores too
+        ("-- rollbacks are rehearsed in staging", None),
+    ],
+)
+def test_what_liquibase_would_ignore_as_a_rollback_is_refused(line: str, code: str | None) -> None:
+    text = f"--liquibase formatted sql\n--changeset a:1\nCREATE TABLE t (id int);\n{line}\n"
+
+    (m,) = parse_changelog(Path("/db/001-x.sql"), text.encode())
+
+    assert [(p.line, p.code) for p in m.all_problems] == ([(4, code)] if code else [])
+    assert [s.sql for s in m.statements] == ["CREATE TABLE t (id int)"]

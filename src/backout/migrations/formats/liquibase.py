@@ -88,7 +88,8 @@ FIRST_LINE = re.compile(r"^\s*--\s*liquibase\s*formatted.*$", re.I)
 _CHANGESET = re.compile(r'^\s*--\s*changeset\s+("[^"]+"|[^:]+):("[^"]+"|\S+)(.*)$', re.I)
 _CHANGESET_LIKE = re.compile(r"^\s*--\s*changeset|^-\s*changeset\s", re.I)
 _ROLLBACK = re.compile(r"^\s*--\s*rollback (.*)$", re.I)
-_ROLLBACK_LIKE = re.compile(r"^\s*--?\s*rollback\b", re.I)
+# What was meant as a rollback line but that Liquibase ignores: `--rollback:`, a tab, nothing.
+_ROLLBACK_LIKE = re.compile(r"^\s*--\s*rollback(?:\s*:|\t|\s*$)", re.I)
 _BLOCK_START = re.compile(r"^\s*/\*\s*liquibase\s*rollback\s*$", re.I)
 _BLOCK_END = re.compile(r"\*/\s*$")
 _COMMENT = re.compile(r"^--\s*comment:? (.*)$", re.I)
@@ -194,7 +195,7 @@ def _file_entries(path: Path, folder: Path) -> Iterator[ChangesetEntry]:
     try:
         data = path.read_bytes()
     except OSError:
-        yield ChangesetEntry(path, folder, path.stem, None, FORMAT)  # read() says why
+        yield ChangesetEntry(path, folder, path.stem, "01", FORMAT)  # read() says why
         return
     yield from _entries_of(path, folder, data)
 
@@ -231,18 +232,7 @@ def _numbered(entry: ChangesetEntry, unnumbered: int) -> ChangesetEntry:
     """``entry`` with its full version: the file's number (or ``0.<n>``), then its position."""
     match = _FILE_NUMBER.match(entry.path.stem)
     number = match.group() if match else f"0.{unnumbered}"
-    version = f"{number}.{entry.version}" if entry.version else None
-    return ChangesetEntry(
-        entry.path,
-        entry.folder,
-        entry.name,
-        version,
-        FORMAT,
-        index=entry.index,
-        changeset=entry.changeset,
-        author=entry.author,
-        data=entry.data,
-    )
+    return replace(entry, version=f"{number}.{entry.version}")
 
 
 def _entry_of(entry: Entry) -> ChangesetEntry:
