@@ -14,7 +14,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,7 +29,8 @@ from backout.migrations.formats import format_of
 from backout.migrations.versions import version_key
 
 _VERSION = re.compile(r"^(?P<version>\d+)(?:[_-](?P<description>.*))?$")
-_VERSION_REFERENCE = re.compile(r"^[Vv]?\d+(?:[._]\d+)*$")
+_LEADING = re.compile(r"\d+")
+_VERSION_REFERENCE = re.compile(r"^[Vv]?\d+(?:[._-]\d+)*$")
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,11 @@ class Catalog:
     def _resolve_path(self, reference: str, cwd: Path) -> Entry:
         candidate = (cwd / reference).resolve()
         if candidate.is_file():
-            for entry in self.entries:
-                if candidate in (entry.path, *entry.others):  # an up file, its down file...
-                    return entry
+            in_file = [e for e in self.entries if candidate in (e.path, *e.others)]
+            if len(in_file) > 1:  # a Liquibase file of several changesets
+                raise AmbiguousMigrationError(reference, [e.name for e in in_file])
+            if in_file:  # an up file, its down file, a changelog of one changeset...
+                return in_file[0]
             if candidate.parent in self.folders:
                 raise UsageError(
                     f"{reference} is not a migration file",
@@ -106,18 +108,20 @@ class Catalog:
     def _resolve_in(self, reference: str, folders: Sequence[Path]) -> Entry:
         ref = reference.removesuffix(".sql")
         pool = [e for e in self.entries if e.folder in folders]
-        by_version = bool(_VERSION_REFERENCE.match(ref))  # 004, Flyway's 1.2, 1_2 or V1_2
+        by_version = bool(_VERSION_REFERENCE.match(ref))  # 004, 003.02, Flyway's 1.2 or V1_2
         matches = [e for e in pool if e.key == version_key(ref)] if by_version else []
         if not matches:
             by_version = False
             files = [e for e in pool if reference in (e.path.name, *(o.name for o in e.others))]
-            matches = [e for e in pool if ref in (e.name, e.description)] or files
+            matches = [e for e in pool if ref in (e.name, e.description, *e.aliases)] or files
         if len(matches) == 1:
             return matches[0]
         if by_version and len({e.folder for e in matches}) == 1:
             raise DuplicateVersionError(self, tuple(matches))
         if matches:
-            raise AmbiguousMigrationError(reference, [self.display(e.path) for e in matches])
+            shown = [self.display(e.path) for e in matches]
+            named = len(set(shown)) < len(shown)  # changesets of one file: name them
+            raise AmbiguousMigrationError(reference, [e.name for e in matches] if named else shown)
         raise UnknownMigrationError(reference, suggestions=self._suggest(ref, folders))
 
     def _suggest(self, reference: str, folders: Sequence[Path]) -> list[str]:
@@ -147,9 +151,10 @@ class DuplicateVersionError(UsageError):
 
 def next_version(entries: Iterable[Entry]) -> str:
     """One more than the highest version of ``entries``, as wide as the widest (at least 3)."""
-    versions = [e.version for e in entries if e.version is not None]
-    highest = max((int(v) for v in versions if v.isdigit()), default=0)
-    width = max([3, *(len(v) for v in versions)])
+    # the leading number of each version: 004 of 004, 003 of a Liquibase changeset's 003.02
+    numbers = [m.group() for e in entries if e.version and (m := _LEADING.match(e.version))]
+    highest = max((int(n) for n in numbers), default=0)
+    width = max([3, *(len(n) for n in numbers)])
     return str(highest + 1).zfill(width)
 
 
@@ -188,17 +193,17 @@ def discover(
 
 def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:
     """Entries for explicit files or folders (``backout lint PATH...``), configured or not."""
-    chosen: dict[Path, Entry] = {}
+    chosen: dict[tuple[Path, str], Entry] = {}
     for path in paths:
         resolved = path.resolve()
         if resolved.is_dir():
             found = _entries_under(catalog, resolved)
         elif resolved.is_file():
-            found = [_entry_for_file(resolved, catalog.entries)]
+            found = _entries_for_file(resolved, catalog.entries)
         else:
             raise UsageError(f"{path} does not exist", hint="name migration files or folders")
         for entry in found:
-            chosen.setdefault(entry.path, entry)
+            chosen.setdefault((entry.path, entry.name), entry)
     return list(chosen.values())
 
 
@@ -221,15 +226,17 @@ def _entries_under(catalog: Catalog, folder: Path) -> list[Entry]:
     return below or sorted(_entries(folder), key=_order)
 
 
-def _entry_for_file(path: Path, known: Iterable[Entry] = ()) -> Entry:
-    """The entry of one file named on the command line: a configured folder's migration it
-    belongs to (a directory's up.sql, a down file), else read in its own folder's format."""
-    for entry in chain(known, _entries(path.parent)):
-        if path in (entry.path, *entry.others):
-            return entry
+def _entries_for_file(path: Path, known: Iterable[Entry] = ()) -> list[Entry]:
+    """The entries of one file named on the command line: the configured folders' migrations
+    it belongs to (a directory's up.sql, a down file, a Liquibase file's changesets), else
+    those of its own folder, in the format detected."""
+    found = [e for e in known if path in (e.path, *e.others)]
+    found = found or [e for e in _entries(path.parent) if path in (e.path, *e.others)]
+    if found:
+        return found
     from backout.migrations.formats.strategy import entry_of
 
-    return entry_of(path, path.parent)
+    return [entry_of(path, path.parent)]
 
 
 def _order(entry: Entry) -> tuple[tuple[int, ...], str]:

@@ -48,6 +48,11 @@ class Entry:
         match = _DESCRIPTION.match(self.name)
         return (match.group("description") or "") if match else self.name
 
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Other names people call it by (a Liquibase changeset's id, ``author:id``)."""
+        return ()
+
     def read(self) -> MigrationFile:
         """Parse it, in its folder's format."""
         from backout.migrations.formats import get_format

@@ -82,7 +82,8 @@ class MigrationFile:
 
     @property
     def number(self) -> int | None:
-        """The version as one number, when it is one (``004``: 4; Flyway's ``1.2``: ``None``)."""
+        """The version as one number (``004``: 4); ``None`` for none or several (``1.2``,
+        ``003.02``)."""
         key = version_key(self.version)
         return key[0] if len(key) == 1 else None
 

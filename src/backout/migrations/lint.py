@@ -201,7 +201,8 @@ def lint_entries(entries: Sequence[Entry], neighbours: Sequence[Entry] = ()) -> 
         for f in check(everything)
         if f.file in chosen or (f.file.parent in folders and f.file not in known)
     )
-    return Report(files=len(entries), findings=sorted(findings, key=_order))
+    # files, not migrations: a Liquibase file holds several changesets
+    return Report(files=len(chosen), findings=sorted(findings, key=_order))
 
 
 def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> Report:
@@ -320,13 +321,11 @@ def check_rollback(m: MigrationFile) -> Iterator[Finding]:
     rollback = m.rollback
     file = rollback.path or m.path
     if not rollback.found:
-        yield finding(
-            "rollback-missing",
-            m.path,
-            1,
-            "no ROLLBACK section: add the commented ROLLBACK block at the end of the file "
-            f"(or a {m.name}.rollback.sql beside it) with the SQL that undoes this migration",
+        how = " ".join(rollback.notes) or (  # a format's notes say what to write, and where
+            "add the commented ROLLBACK block at the end of the file "
+            f"(or a {m.name}.rollback.sql beside it) with the SQL that undoes this migration"
         )
+        yield finding("rollback-missing", m.path, rollback.line or 1, f"no ROLLBACK section: {how}")
         return
     if not rollback.statements and not rollback.problems:
         if any(IRREVERSIBLE.search(note) for note in rollback.notes):

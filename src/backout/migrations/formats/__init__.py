@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the formats import the file model, which imports the marker
 
 FORMATS: dict[str, str] = {
     "strategy": "backout.migrations.formats.strategy:StrategyFormat",
+    "liquibase": "backout.migrations.formats.liquibase:LiquibaseFormat",
     "goose": "backout.migrations.formats.goose:GooseFormat",
     "sql-migrate": "backout.migrations.formats.sql_migrate:SqlMigrateFormat",
     "dbmate": "backout.migrations.formats.dbmate:DbmateFormat",
