@@ -80,7 +80,7 @@ class Catalog:
     def _resolve_path(self, reference: str, cwd: Path) -> Entry:
         candidate = (cwd / reference).resolve()
         if candidate.is_file():
-            in_file = [e for e in self.entries if candidate in (e.path, *e.others)]
+            in_file = [e for e in self.entries if _names(e, candidate)]
             if len(in_file) > 1:  # a Liquibase file of several changesets
                 raise AmbiguousMigrationError(reference, [e.name for e in in_file])
             if in_file:  # an up file, its down file, a changelog of one changeset...
@@ -214,6 +214,12 @@ def neighbours(entries: Iterable[Entry]) -> list[Entry]:
 
 def _entries(folder: Path, configured: str | None = None) -> Iterable[Entry]:
     return format_of(folder, configured).entries(folder)
+
+
+def _names(entry: Entry, path: Path) -> bool:
+    """Whether ``path`` names ``entry``: its file, or a file of its own (a down file, an undo
+    file; a strategy migration's ``.rollback.sql`` names no migration: it is refused as such)."""
+    return path == entry.path or (entry.format != "strategy" and path in entry.others)
 
 
 def _entries_under(catalog: Catalog, folder: Path) -> list[Entry]:
