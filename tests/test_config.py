@@ -256,3 +256,33 @@ def test_settings_are_frozen(root: Path) -> None:
 def test_a_config_error_is_a_usage_error_exit_code() -> None:
     assert ConfigError("x").exit_code == ExitCode.USAGE
     assert int(ExitCode.USAGE) == 2
+
+
+def test_format_applies_to_every_folder_and_formats_wins_for_its_folder(root: Path) -> None:
+    write_tree(
+        root,
+        {
+            "backout.toml": 'migrations = ["db/a", "db/b"]\nformat = "goose"\n'
+            '[formats]\n"db/b" = "flyway"\n'
+        },
+    )
+
+    settings = load_settings(root, environ={})
+
+    assert settings.formats == {root / "db/a": "goose", root / "db/b": "flyway"}
+
+
+def test_without_format_only_the_folders_formats_names_are_configured(root: Path) -> None:
+    write_tree(
+        root, {"backout.toml": 'migrations = ["db/a", "db/b"]\n[formats]\n"db/a" = "dbmate"\n'}
+    )
+
+    assert load_settings(root, environ={}).formats == {root / "db/a": "dbmate"}
+
+
+def test_an_unknown_format_names_the_key_and_the_formats_there_are(root: Path) -> None:
+    error = config_error(root, "backout.toml", 'format = "alembic"\n')
+
+    assert error.exit_code == ExitCode.USAGE
+    assert "format = 'alembic' is not a migration format" in error.message
+    assert "goose" in str(error)
