@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from backout.config import Settings
@@ -33,6 +34,8 @@ from backout.migrations.catalog import (
     project_catalog,
 )
 from backout.migrations.file import STUB_MARKER
+from backout.migrations.formats import layouts
+from backout.migrations.versions import version_key
 from backout.templating import MIGRATION_TEMPLATE, render
 
 if sys.platform != "win32":
@@ -59,6 +62,8 @@ class NewMigration:
         default=None, compare=False, repr=False
     )
     """The same migration planned at another version (when its version is taken)."""
+    others: tuple[tuple[Path, str], ...] = ()
+    """Files written with it, for formats whose down part is a file of its own."""
 
 
 def snake_case(description: str) -> str:
@@ -91,6 +96,11 @@ def plan_new_migration(
                 hint="choose a description that says what this migration does",
             )
 
+    fmt = catalog.format_of(folder)
+    if fmt != "strategy":
+        purpose = " ".join(description.split())
+        return in_layout(catalog, folder, fmt, slug, [f"Purpose: {purpose}", ""])
+
     def at(version: str) -> NewMigration:
         filename = f"{version}_{slug}.sql"
         context = {
@@ -114,7 +124,7 @@ def create_migration(plan: NewMigration) -> Path:
     When another file has taken its version since it was planned, it is written at the next
     free version instead (the returned path says where).
     """
-    folder = make_folder(plan.path.parent)
+    folder = make_folder(_folder_of(plan))
     with version_lock(folder):
         return claim(plan).path
 
@@ -127,15 +137,23 @@ def claim(plan: NewMigration) -> NewMigration:
     """
     for _ in range(CLAIM_ATTEMPTS):
         if _sharing(plan) and plan.at_version is not None:
-            plan = plan.at_version(next_version(_folder_entries(plan.path.parent)))
+            plan = plan.at_version(_next(plan))
+        plan.path.parent.mkdir(exist_ok=True)  # a directory format's migration folder
         write_exclusively(plan.path, plan.content)
         if not _sharing(plan):
+            _write_others(plan)
             return plan
         plan.path.unlink()  # a file of this version appeared while it was written
     raise BackoutError(
         f"no free version in {plan.path.parent}: files with new versions keep appearing",
         hint="run `backout new` again once whatever writes them is done",
     )
+
+
+def _write_others(plan: NewMigration) -> None:
+    for path, content in plan.others:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_exclusively(path, content)
 
 
 def write_exclusively(path: Path, content: str) -> None:
@@ -216,11 +234,29 @@ def _folder_entries(folder: Path) -> tuple[Entry, ...]:
 
 
 def _sharing(plan: NewMigration) -> bool:
-    """Whether another file of ``plan``'s folder has its version (the same number)."""
-    number = int(plan.version)
-    return any(
-        e.number == number and e.path != plan.path for e in _folder_entries(plan.path.parent)
-    )
+    """Whether another migration of ``plan``'s folder has its version."""
+    key = version_key(plan.version)
+    folder = _folder_of(plan)
+    return any(e.key == key and e.path != plan.path for e in _folder_entries(folder))
+
+
+def _next(plan: NewMigration) -> str:
+    """The next free version of ``plan``'s folder, in its format's way."""
+    folder = _folder_of(plan)
+    entries = _folder_entries(folder)
+    if plan.others or plan.path.name == "up.sql" or any(e.format != "strategy" for e in entries):
+        fmt = entries[0].format if entries else "strategy"
+        return layouts.next_version(fmt, [e.version for e in entries if e.version], _now())
+    return next_version(entries)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _folder_of(plan: NewMigration) -> Path:
+    """The migrations folder of ``plan`` (a directory format's up.sql is one level down)."""
+    return plan.path.parent.parent if plan.path.name == "up.sql" else plan.path.parent
 
 
 def new_migration(
@@ -265,6 +301,16 @@ def plan_fix_forward(
     slug = f"fix_{superseded.description}"
     if slug in taken:
         slug = f"{slug}_{incident.lower().replace('-', '_')}"
+    fmt = catalog.format_of(superseded.folder)
+    if fmt != "strategy":
+        comments = [
+            f"Purpose: Fix forward after {incident}: correct {superseded.name}",
+            f"Incident: {incident}",
+            f"Supersedes: {superseded.name}",
+            f"{superseded.name} was rolled back during {incident}: it is never edited.",
+            f"{STUB_MARKER} write the corrected change below, then delete this line.",
+        ]
+        return in_layout(catalog, superseded.folder, fmt, slug, comments)
 
     def at(version: str) -> NewMigration:
         filename = f"{version}_{slug}.sql"
@@ -281,3 +327,18 @@ def plan_fix_forward(
         return NewMigration(superseded.folder / filename, version, slug, content, at)
 
     return at(catalog.next_version(superseded.folder))
+
+
+def in_layout(
+    catalog: Catalog, folder: Path, fmt: str, slug: str, comments: list[str]
+) -> NewMigration:
+    """A new migration of a folder in another format than the strategy's, in its layout."""
+
+    def at(version: str) -> NewMigration:
+        files = layouts.layout(fmt, version, slug, comments).files
+        (main, content), *others = files
+        written = tuple((folder / name, text) for name, text in others)
+        return NewMigration(folder / main, version, slug, content, at, written)
+
+    versions = [e.version for e in catalog.in_folder(folder) if e.version]
+    return at(layouts.next_version(fmt, versions, _now()))

@@ -13,7 +13,7 @@ import multiprocessing as mp
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,9 +40,15 @@ class Catalog:
     root: Path
     folders: tuple[Path, ...]
     entries: tuple[Entry, ...]
+    formats: Mapping[Path, str] = field(default_factory=dict)
+    """Each folder's format, configured or detected."""
 
     def in_folder(self, folder: Path) -> tuple[Entry, ...]:
         return tuple(e for e in self.entries if e.folder == folder)
+
+    def format_of(self, folder: Path) -> str:
+        """The format ``folder``'s migrations are written in (new files too)."""
+        return self.formats.get(folder) or format_of(folder, None).name
 
     def display(self, path: Path) -> str:
         """A path as shown to people: relative to the project root when inside it."""
@@ -179,6 +185,7 @@ def discover(
     """List the migrations in ``folders``, each folder in its format (``formats`` names it,
     else it is detected) and sorted by version."""
     entries: list[Entry] = []
+    chosen: dict[Path, str] = {}
     for folder in folders:
         if not folder.is_dir():
             if must_exist:
@@ -186,9 +193,13 @@ def discover(
                     f"migrations folder {_display(root, folder)} does not exist",
                     hint="create it, or point [tool.backout] migrations at your folders",
                 )
+            if folder in (formats or {}):
+                chosen[folder] = (formats or {})[folder]
             continue
-        entries.extend(sorted(_entries(folder, (formats or {}).get(folder)), key=_order))
-    return Catalog(root=root, folders=tuple(folders), entries=tuple(entries))
+        found = format_of(folder, (formats or {}).get(folder))
+        chosen[folder] = found.name
+        entries.extend(sorted(found.entries(folder), key=_order))
+    return Catalog(root=root, folders=tuple(folders), entries=tuple(entries), formats=chosen)
 
 
 def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:

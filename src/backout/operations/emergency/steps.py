@@ -351,7 +351,8 @@ def _existing_stub(run: Run) -> Path | None:
             found = entry.read()
         except BackoutError:
             continue
-        if found.is_stub and found.header_value("Incident") == incident_id:
+        named = found.header_value("Incident") == incident_id
+        if found.is_stub and (named or f"Incident: {incident_id}" in found.comments):
             return found.path
     return None
 
