@@ -110,18 +110,14 @@ def test_the_emergency_runs_the_down_file(
     assert result.rolled_back_at is not None
     assert objects(database_url) & AUDIT == set()
     assert [h[0] for h in history(database_url)] == ["000001", "000002", "000003", "000005"]
-    # the fix-forward stub is written in the strategy's words: lint says what it is, and
-    # apply refuses the folder until it is written as this format's files
+    # the fix-forward stub is this format's pair of files: lint says it is unfinished and its
+    # down file empty, and apply refuses it until it is written
     assert result.fix_forward is not None
     stub = result.fix_forward
-    found = [f for f in lint_project(settings).findings if f.file == stub]
-    assert [(f.rule, f.message) for f in found] == [
-        (
-            "name-format",
-            f"{stub.name} is a fix-forward stub: write the corrected change as this folder's "
-            "golang-migrate migration, then delete this file",
-        )
-    ]
+    assert stub.name == "000006_fix_orders_audit.up.sql"
+    assert stub.with_name("000006_fix_orders_audit.down.sql").is_file()
+    rules = {f.rule for f in lint_project(settings).findings if f.file == stub}
+    assert {"unfinished-stub", "rollback-missing"} <= rules
 
 
 def test_on_the_command_line_apply_rollback_emergency_and_status(
