@@ -128,7 +128,7 @@ def parse_migration(
     sources: tuple[RollbackSource, ...] = SOURCES,
 ) -> MigrationFile:
     """Parse a migration file's bytes. Pure: ``siblings`` holds the text of the files beside it."""
-    source = MigrationText(path, _decode(path, data), siblings or {})
+    source = MigrationText(path, decode_text(path, data), siblings or {})
     found = find_rollback(source, sources)
     forward = _forward_section(source, found)
     stem = path.name.removesuffix(".sql")
@@ -187,7 +187,7 @@ def _unused_rollback_files(source: MigrationText, rollback: Rollback) -> tuple[P
     )
 
 
-def _decode(path: Path, data: bytes) -> str:
+def decode_text(path: Path, data: bytes) -> str:
     """The file's text, with Windows line ends made Unix ones."""
     try:
         text = data.decode("utf-8-sig")

@@ -64,7 +64,7 @@ from pglast.parser import ParseError
 
 from backout.errors import MalformedMigrationError
 from backout.migrations.entry import Entry
-from backout.migrations.file import MigrationFile, parse_header
+from backout.migrations.file import MigrationFile, decode_text, parse_header
 from backout.migrations.formats.markers import FORMAT_MISMATCH, foreign_marker_problems
 from backout.migrations.rollback_source import NO_ROLLBACK, Rollback
 from backout.migrations.statements import (
@@ -316,19 +316,7 @@ class Layout:
 
 @lru_cache(maxsize=64)
 def _layout(path: Path, data: bytes) -> Layout:
-    return layout_of(path, decode(path, data))
-
-
-def decode(path: Path, data: bytes) -> str:
-    """The file's text, Windows line ends made Unix ones; not UTF-8 is a malformed file."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MalformedMigrationError(
-            path, "is not UTF-8 text; save it as UTF-8", line=line
-        ) from None
-    return text.replace("\r\n", "\n")
+    return layout_of(path, decode_text(path, data))
 
 
 def layout_of(path: Path, text: str) -> Layout:

@@ -17,7 +17,7 @@ from pathlib import Path
 from backout.errors import MalformedMigrationError
 from backout.migrations.comments import notes_from_comments
 from backout.migrations.entry import Entry
-from backout.migrations.file import STUB_MARKER, MigrationFile, parse_header
+from backout.migrations.file import STUB_MARKER, MigrationFile, decode_text, parse_header
 from backout.migrations.formats.markers import foreign_marker_problems
 from backout.migrations.lint import IRREVERSIBLE
 from backout.migrations.rollback_source import NO_ROLLBACK, Rollback
@@ -50,14 +50,7 @@ class Source:
 
 def decode(path: Path, data: bytes) -> Source:
     """``data`` as UTF-8 text; not UTF-8 is a one-line error naming the file and the line."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MalformedMigrationError(
-            path, "is not UTF-8 text; save it as UTF-8", line=line
-        ) from None
-    return Source(path, data, text.replace("\r\n", "\n"))
+    return Source(path, data, decode_text(path, data))
 
 
 def load(path: Path) -> Source:

@@ -37,7 +37,7 @@ from pglast.parser import ParseError
 from backout.errors import MalformedMigrationError
 from backout.migrations.comments import notes_from_comments
 from backout.migrations.entry import Entry
-from backout.migrations.file import MigrationFile, parse_header
+from backout.migrations.file import MigrationFile, decode_text, parse_header
 from backout.migrations.formats.markers import (
     FORMAT_MISMATCH,
     foreign_marker_problems,
@@ -448,23 +448,11 @@ def _substitution_problems(found: Scan, statements: Sequence[Statement]) -> list
 # --- the model --------------------------------------------------------------------------------
 
 
-def decode(path: Path, data: bytes) -> str:
-    """The file's text, with Windows line ends made Unix ones."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MalformedMigrationError(
-            path, "is not UTF-8 text; save it as UTF-8", line=line
-        ) from None
-    return text.replace("\r\n", "\n")
-
-
 def parse(
     entry: Entry, data: bytes, grammar: Grammar, problems: Sequence[Problem] = ()
 ) -> MigrationFile:
     """A marked file's bytes read into the model. Pure: ``problems`` are the name's."""
-    found = scan(decode(entry.path, data), grammar)
+    found = scan(decode_text(entry.path, data), grammar)
     plan = layout(found, grammar)
     up = read_section(found, plan.up, grammar) if plan.up else Part()
     down = read_section(found, plan.down, grammar) if plan.down else None
