@@ -21,6 +21,7 @@ from backout.migrations.file import read_migration
 from backout.migrations.lint import lint_file
 from backout.operations import emergency as procedure
 from backout.operations.apply import apply
+from backout.operations.status import status
 from backout.postmortems.front_matter import read_front_matter
 from tests.incident_project import ENGINEER, applied, committed_project
 
@@ -116,10 +117,9 @@ def test_the_whole_procedure_on_a_sample_migration(
     assert stub.header_value("Incident") == result.incident_id
     assert stub.header_value("Supersedes") == "006_add_jobs_priority"
     assert "unfinished-stub" in {f.rule for f in lint_file(stub)}
-    with pytest.raises(RefusedError, match=r"rolled back .* not re-applied silently"):
+    with pytest.raises(RefusedError, match="unfinished stub"):  # 006 itself is skipped
         apply(settings, target, ME)
-    with pytest.raises(RefusedError, match="unfinished stub"):
-        apply(settings, target, ME, reapply=["006"])
+    assert "--   ALTER TABLE jobs ADD COLUMN priority" in stub.path.read_text()  # for reference
     # git: exactly the two files on incident/<id>
     assert result.git is not None
     assert result.git.branch == f"incident/{result.incident_id}"
@@ -355,3 +355,28 @@ def test_an_incident_id_used_on_another_branch_is_never_reused(
     result = run(settings, target)
 
     assert result.incident_id == f"INC-{day}-03"
+
+
+def test_after_an_emergency_a_plain_apply_runs_the_written_fix_forward_and_skips_the_original(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    result = run(settings, target)
+    assert result.fix_forward is not None
+    written = [
+        line for line in result.fix_forward.read_text().splitlines() if "BACKOUT-STUB" not in line
+    ]
+    fix = "ALTER TABLE jobs ADD COLUMN priority smallint NOT NULL DEFAULT 0;"
+    result.fix_forward.write_text("\n".join([*written[:12], fix, *written[12:]]) + "\n")
+
+    outcome = apply(settings, target, ME)
+
+    assert outcome.done == ["007_fix_add_jobs_priority"]
+    assert outcome.plan.warnings == (
+        "skipped 006_add_jobs_priority: rolled back (emergency, "
+        f"{result.rolled_back_at:%Y-%m-%d %H:%M} UTC) and not re-applied silently; "
+        "pass --reapply 006 to run it again",
+    )
+    assert rows(target.url, PRIORITY_COLUMNS) == [(1,)]
+    states = {s.name: s.state.value for s in status(settings, target)}
+    assert states["006_add_jobs_priority"] == "superseded"
+    assert states["007_fix_add_jobs_priority"] == "applied"

@@ -130,7 +130,8 @@ def outcome_json(outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
 def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
     plan = outcome.plan
     if not plan.steps:
-        return f"Nothing to {plan.action} on {plan.target.name}."
+        notes = [f"  warning: {w}" for w in plan.warnings]
+        return "\n".join([*notes, f"Nothing to {plan.action} on {plan.target.name}."])
     if dry_run and plan.action != "rollback":
         return plan_text(plan) + f"\nDry run: nothing was changed on {plan.target.name}."
     out = [f"  warning: {w}" for w in plan.warnings]

@@ -302,6 +302,7 @@ def plan_fix_forward(
     if slug in taken:
         slug = f"{slug}_{incident.lower().replace('-', '_')}"
     fmt = catalog.format_of(superseded.folder)
+    original = _original_lines(superseded)
     if fmt != "strategy":
         comments = [
             f"Purpose: Fix forward after {incident}: correct {superseded.name}",
@@ -309,6 +310,12 @@ def plan_fix_forward(
             f"Supersedes: {superseded.name}",
             f"{superseded.name} was rolled back during {incident}: it is never edited.",
             f"{STUB_MARKER} write the corrected change below, then delete this line.",
+            *(
+                [f"The forward SQL of {superseded.name}, for reference (not run):"]
+                if original
+                else []
+            ),
+            *(f"  {line}" for line in original),
         ]
         return in_layout(catalog, superseded.folder, fmt, slug, comments)
 
@@ -322,6 +329,7 @@ def plan_fix_forward(
             "checklist": "TODO",
             "section": f"FIX FORWARD: {superseded.description.replace('_', ' ').upper()}",
             "stub_marker": STUB_MARKER,
+            "original": original,
         }
         content = render(FIX_FORWARD_TEMPLATE, context, templates)
         return NewMigration(superseded.folder / filename, version, slug, content, at)
@@ -342,3 +350,12 @@ def in_layout(
 
     versions = [e.version for e in catalog.in_folder(folder) if e.version]
     return at(layouts.next_version(fmt, versions, _now()))
+
+
+def _original_lines(superseded: Entry) -> list[str]:
+    """The forward SQL of the migration a stub replaces, line by line (none when unreadable)."""
+    try:
+        statements = superseded.read().statements
+    except BackoutError:
+        return []
+    return [line.rstrip() for s in statements for line in f"{s.sql};".split("\n")]

@@ -98,12 +98,16 @@ class _Apply:
             require_clean(unversioned.read(), forward=True)  # lint's name-format: never applied
         _refuse_modified(self.settings, states)
         allowed = {self.catalog.resolve(r, self.settings.root).path for r in self.reapply}
-        steps = []
-        for s in _pending(states, self.limit, State.PENDING, State.ROLLED_BACK):
+        steps, skipped = [], []
+        wanted = (State.PENDING, State.ROLLED_BACK, State.SUPERSEDED)
+        for s in _pending(states, self.limit, *wanted):
             assert s.migration is not None
-            _refuse_unready(self.settings, s, allowed)
+            if s.state is not State.PENDING and s.migration.path not in allowed:
+                skipped.append(_skipped(s))
+                continue
+            _refuse_unready(self.settings, s)
             steps.append((s.migration, s.migration.statements))
-        return Plan("apply", self.target, tuple(steps))
+        return Plan("apply", self.target, tuple(steps), tuple(skipped))
 
     def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
         return Outcome(plan)
@@ -222,17 +226,23 @@ def _refuse_modified(settings: Settings, states: Sequence[MigrationStatus]) -> N
         )
 
 
-def _refuse_unready(settings: Settings, s: MigrationStatus, allowed: set[Path]) -> None:
-    """Refuse a rolled-back migration not named by --reapply, a stub, a file lint rejects."""
+def _skipped(s: MigrationStatus) -> str:
+    """Why a rolled-back migration is left out: it is never re-applied silently."""
+    assert s.migration is not None
+    how = ""
+    if s.rolled_back is not None:
+        how = f" ({s.rolled_back.action}, {s.rolled_back.at:%Y-%m-%d %H:%M} UTC)"
+    instead = "superseded by its fix-forward; " if s.state is State.SUPERSEDED else ""
+    return (
+        f"skipped {s.migration.name}: rolled back{how} and not re-applied silently; "
+        f"{instead}pass --reapply {s.migration.version} to run it again"
+    )
+
+
+def _refuse_unready(settings: Settings, s: MigrationStatus) -> None:
+    """Refuse a stub or a file lint rejects."""
     m = s.migration
     assert m is not None
-    if s.state is State.ROLLED_BACK and m.path not in allowed:
-        assert s.rolled_back is not None
-        raise RefusedError(
-            f"{m.name} was rolled back ({s.rolled_back.action}, "
-            f"{s.rolled_back.at:%Y-%m-%d %H:%M} UTC) and is not re-applied silently",
-            hint=f"fix forward with a new migration, or pass --reapply {m.version}",
-        )
     if m.is_stub:
         raise RefusedError(
             f"{_shown(settings, s)} is an unfinished stub",

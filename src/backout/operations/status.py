@@ -32,6 +32,9 @@ class State(StrEnum):
     """Applied, but the file is no longer on disk."""
     ROLLED_BACK = "rolled_back"
     """Not applied now, and its last recorded action was a rollback."""
+    SUPERSEDED = "superseded"
+    """Rolled back, and an applied migration says in its ``Supersedes:`` header that it
+    replaces it (the fix-forward): ``apply`` leaves it alone."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,14 @@ def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
     for f in folders:
         rows: list[MigrationStatus] = []
         on_disk = {m.version: m for m in f.migrations if m.version is not None}
+        replaced = _superseded(f)
         for m in f.migrations:
             if m.version is None:
                 continue
-            rows.append(_state_of(f, m, _row_of(f, m)))
+            row = _state_of(f, m, _row_of(f, m))
+            if row.state is State.ROLLED_BACK and m.name in replaced:
+                row = replace(row, state=State.SUPERSEDED)
+            rows.append(row)
         for version, applied in f.applied.items():
             if version not in on_disk:
                 rows.append(
@@ -90,6 +97,13 @@ def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
                 )
         result.extend(sorted(rows, key=lambda s: (version_key(s.version), s.name)))
     return result
+
+
+def _superseded(f: FolderHistory) -> set[str]:
+    """The names the applied migrations of ``f`` say they supersede (their fix-forwards)."""
+    applied = [m for m in f.migrations if m.version is not None and _row_of(f, m) is not None]
+    named = (m.header_value("Supersedes") for m in applied)
+    return {n.strip().removesuffix(".sql") for n in named if n}
 
 
 def _row_of(f: FolderHistory, m: MigrationFile) -> Applied | None:
