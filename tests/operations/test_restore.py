@@ -23,7 +23,7 @@ from backout.database.connection import Target
 from backout.operations import emergency as procedure
 from backout.postmortems.collection import find, load
 from tests.helpers import git_commit
-from tests.incident_project import ENGINEER, SAMPLES, applied
+from tests.incident_project import ENGINEER, SAMPLES, applied, committed_project
 from tests.runner import run
 
 SEED = """
@@ -200,3 +200,27 @@ def test_restore_md_followed_literally_with_psql_brings_every_row_back(
     )
 
     assert state(database_url)["rows"] == before
+
+
+def test_a_dropped_column_comes_back_through_an_update(tmp_path: Path, database_url: str) -> None:
+    root = committed_project(tmp_path / "all")
+    settings = load_settings(root, environ={})
+    target = applied(settings, database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO jobs (kind, payload, priority) VALUES ('a', '{}', 5), ('b', '{}', -3)"
+        )
+        before = conn.execute("SELECT id, kind, priority FROM jobs ORDER BY id").fetchall()
+    request = procedure.Request(reference="006", reason="claims stalled", rehearse=False)
+    incident_id = procedure.emergency(settings, target, ENGINEER, request).incident_id
+    assert incident_id is not None
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE jobs ADD COLUMN priority smallint NOT NULL DEFAULT 0")
+
+    result = restore(root, database_url, incident_id, "--yes")
+
+    assert result.exit_code == 0, result.stderr
+    assert "public.jobs: 2 rows updated, columns priority" in result.stdout
+    with psycopg.connect(database_url) as conn:
+        after = conn.execute("SELECT id, kind, priority FROM jobs ORDER BY id").fetchall()
+    assert after == before
