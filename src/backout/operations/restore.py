@@ -297,5 +297,8 @@ def _note(settings: Settings, incident: str, at: datetime, steps: Sequence[Step]
         return None
     done = ", ".join(f"{s.item.table} ({s.restored} rows)" for s in steps)
     entry = to_front_matter(record.pm.with_entry(at, f"backup restored: {done}"))["timeline"]
-    rewrite(record, {**record.front, "timeline": entry})
+    try:
+        rewrite(record, {**record.front, "timeline": entry})
+    except OSError:  # the rows are back and audited: the entry is the one thing left to add
+        return None
     return record.path
