@@ -26,6 +26,10 @@ COMMANDS: dict[str, Lazy] = {
         "backout.cli.database:rollback",
         "Roll back one applied migration with its documented SQL (a planned, non-incident one).",
     ),
+    "restore": Lazy(
+        "backout.cli.restore:restore",
+        "Put an incident's backed-up rows back in one transaction, parents before children.",
+    ),
     "demo": Lazy(
         "backout.cli.demo:demo",
         "Play an incident on the sample migrations and an embedded PostgreSQL, in a temporary\n"

@@ -37,6 +37,9 @@ class ManifestItem:
     bytes: int
     sha256: str
     restore: str
+    references: tuple[str, ...] = ()
+    """The other items' tables this one's table references by foreign key, when the backup was
+    taken: they are restored first."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Manifest:
                     "bytes": i.bytes,
                     "sha256": i.sha256,
                     "restore": i.restore,
+                    "references": list(i.references),
                 }
                 for i in self.items
             ],
@@ -100,6 +104,7 @@ def _from_json(data: Any) -> Manifest:
                 bytes=int(i["bytes"]),
                 sha256=i["sha256"],
                 restore=i["restore"],
+                references=tuple(i.get("references", ())),
             )
             for i in data["items"]
         ),

@@ -6,7 +6,10 @@ go through a temporary table and an ``UPDATE ... FROM`` matched on the primary k
 
 from __future__ import annotations
 
-from backout.operations.backup.manifest import Manifest
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
+from backout.operations.backup.manifest import Manifest, ManifestItem
 from backout.operations.backup.planning import BackupItem, quoted
 
 
@@ -51,10 +54,10 @@ def restore_guide(manifest: Manifest) -> str:
         "2. Re-apply the forward migration (or the fix-forward one), so the tables and columns "
         "exist again with the same types: the files are PostgreSQL's binary COPY format.",
         '3. From this folder, in one transaction: `psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"` '
-        "and run, for each object:",
+        "and run, for each object, in this order (a table after those its foreign keys reference):",
         "",
     ]
-    for item in manifest.items:
+    for item in restore_order(manifest.items):
         out += [
             f"## {item.table}: {item.rows} rows, {item.bytes} bytes",
             "",
@@ -68,3 +71,26 @@ def restore_guide(manifest: Manifest) -> str:
     if manifest.warnings:
         out += ["## Not in this backup", ""] + [f"- {w}" for w in manifest.warnings] + [""]
     return "\n".join(out)
+
+
+T = TypeVar("T")
+
+
+def parents_first(items: Sequence[T], parents: Mapping[int, set[int]]) -> tuple[T, ...]:
+    """``items`` with each one after the items ``parents`` says it references (by index), in
+    their own order otherwise; items caught in a cycle of references keep their own order."""
+    placed: list[int] = []
+    left = list(range(len(items)))
+    while left:
+        ready = [i for i in left if not (parents.get(i, set()) - {i}) - set(placed)]
+        chosen = ready[0] if ready else left[0]
+        placed.append(chosen)
+        left.remove(chosen)
+    return tuple(items[i] for i in placed)
+
+
+def restore_order(items: Sequence[ManifestItem]) -> tuple[ManifestItem, ...]:
+    """The manifest's items, each after the tables it references (as recorded at backup time)."""
+    index = {item.table: n for n, item in enumerate(items)}
+    parents = {n: {index[t] for t in item.references if t in index} for n, item in enumerate(items)}
+    return parents_first(items, parents)

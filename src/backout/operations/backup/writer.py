@@ -15,6 +15,7 @@ import hashlib
 import json
 import select
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -119,7 +120,26 @@ def _copy_all(
         ).fetchone() or ("", "")
         for item in plan.items:
             items.append(_copy_out(conn, item, folder, progress))
+        references = _references(conn, [item.table for item in items])
+        items[:] = [replace(i, references=references.get(i.table, ())) for i in items]
     return str(database), str(version)
+
+
+_FOREIGN_KEYS = """
+SELECT DISTINCT child.name, parent.name
+FROM unnest(%(tables)s::text[]) AS child(name)
+JOIN unnest(%(tables)s::text[]) AS parent(name) ON parent.name <> child.name
+JOIN pg_constraint con ON con.contype = 'f'
+  AND con.conrelid = to_regclass(child.name) AND con.confrelid = to_regclass(parent.name)
+"""
+
+
+def _references(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each table to the others among ``tables`` it references by a foreign key."""
+    found: dict[str, tuple[str, ...]] = {}
+    for child, parent in conn.execute(_FOREIGN_KEYS, {"tables": tables}).fetchall():
+        found[child] = (*found.get(child, ()), str(parent))
+    return found
 
 
 def _start_over(folder: Path, items: list[ManifestItem]) -> None:
