@@ -42,11 +42,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) 
     return tmp_path
 
 
-def _unchanged(database_url: str) -> tuple[object, ...]:
+def _unchanged(database_url: str) -> tuple[bool, bool, int, int]:
+    """Whether events and markets exist, the history rows, the rollback audit rows."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(UNCHANGED).fetchone()
     assert row is not None
-    return tuple(row)
+    return (bool(row[0]), bool(row[1]), int(row[2]), int(row[3]))
 
 
 def _explains(result: Result) -> None:
