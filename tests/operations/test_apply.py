@@ -50,7 +50,8 @@ def test_a_failing_migration_leaves_no_trace_but_its_audited_failure(
 
     assert caught.value.exit_code == ExitCode.FAILED
     assert str(caught.value) == (
-        "007_bad line 7: division by zero; its transaction was rolled back: nothing was changed"
+        "007_bad line 7: division by zero; its transaction was rolled back: nothing was changed; "
+        "next: fix the cause or the migration (it is not applied yet), and run it again"
     )
     assert rows(conn, "SELECT to_regclass('widgets')") == [(None,)]
     assert states(settings, target)["007_bad"] == "pending"

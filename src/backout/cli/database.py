@@ -37,6 +37,7 @@ from backout.errors import ExitCode
 from backout.operations import apply as apply_operation
 from backout.operations import rollback as planned_rollback
 from backout.operations import status as status_operation
+from backout.operations.dry_run import failed
 
 
 @option_groups
@@ -166,4 +167,5 @@ def rollback(
         cwd=st.cwd,
         skip_rehearsal=skip_rehearsal,
     )
-    return echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
+    code = echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
+    return ExitCode.FAILED if dry_run and failed(outcome.done) else code

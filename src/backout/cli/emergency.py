@@ -25,7 +25,9 @@ from backout.cli.options import (
     Yes,
     option_groups,
 )
+from backout.errors import ExitCode
 from backout.operations import emergency as procedure
+from backout.operations.dry_run import failed
 
 if TYPE_CHECKING:
     from backout.operations.backup import BackupItem
@@ -99,7 +101,7 @@ def emergency(
     approved_by: ApprovedBy = None,
     limits: Limits,
     json_output: JsonFlag = False,
-) -> None:
+) -> int:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
     st = state(ctx)
     with backup_bar() as bar:
@@ -119,6 +121,7 @@ def emergency(
     else:
         now = datetime.now(UTC)
         typer.echo(render_emergency.emergency_text(result, st.settings.relative, now))
+    return ExitCode.FAILED if result.dry_run and failed(result.dry_run_lines) else ExitCode.OK
 
 
 @contextmanager

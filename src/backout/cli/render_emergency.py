@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from backout.cli.render import Display, statement_json, statements_text
+from backout.cli.render_operations import dry_run_failures
+from backout.operations.dry_run import failed
 from backout.postmortems.deadlines import in_words
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
             "sha256": result.sql_sha256,
             "outcome": "rehearsed" if result.dry_run else "rolled_back",
             "rehearsal": result.dry_run_lines,
+            "failed": result.dry_run and failed(result.dry_run_lines),
             "scratch_rehearsal": result.scratch_rehearsal,
             "schema_check": result.schema_check,
         },
@@ -119,6 +122,7 @@ def _rehearsed(result: EmergencyResult) -> list[str]:
         out.append(f"On a scratch database: {result.scratch_rehearsal}")
     out.append("Rehearsal, in a transaction that was rolled back:")
     out += [f"  {line}" for line in result.dry_run_lines]
+    out += dry_run_failures(result.dry_run_lines)
     out.append("Nothing was changed, written or committed.")
     return out
 

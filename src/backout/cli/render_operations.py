@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backout.cli.render import Display, statement_json, statements_text
+from backout.operations.dry_run import FAILED, failed
 from backout.operations.operation import Outcome, Plan
 from backout.operations.status import MigrationStatus, State
 
@@ -120,6 +121,7 @@ def outcome_json(outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
             for m, statements in plan.steps
         ],
         "done": outcome.done,
+        "failed": dry_run and failed(outcome.done),
         "recovered": outcome.recovered,
         "schema_check": outcome.schema_check,
         "smoke_checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in outcome.smoke],
@@ -138,6 +140,7 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
     if dry_run:
         out += [f"  {line}" for line in outcome.done]
         out.append("Dry run: the rollback ran in a transaction that was rolled back.")
+        out += dry_run_failures(outcome.done)
         return "\n".join(out)
     verb = {"apply": "Applied", "rollback": "Rolled back", "baseline": "Baselined"}[plan.action]
     out.append(f"{verb} {', '.join(outcome.done)} on {plan.target.name}.")
@@ -145,3 +148,14 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
         out.append(f"Schema check: {outcome.schema_check}.")
     out += [r.describe() for r in outcome.smoke]
     return "\n".join(out)
+
+
+def dry_run_failures(lines: Sequence[str]) -> list[str]:
+    """The closing line of a dry run in which statements failed (none when all passed)."""
+    count = sum(line.startswith(FAILED) for line in lines)
+    if not count:
+        return []
+    return [
+        f"Dry run FAILED: {count} of {len(lines)} statement{'' if len(lines) == 1 else 's'} "
+        "failed (see the next step on each FAILED line); nothing was changed."
+    ]

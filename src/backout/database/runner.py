@@ -27,6 +27,7 @@ import psycopg
 import psycopg.errors
 
 from backout.database.connection import DatabaseError, first_line, milliseconds, set_timeouts
+from backout.database.diagnostics import explained, next_step
 from backout.database.history import (
     AuditEvent,
     ensure_journal,
@@ -100,9 +101,9 @@ class StatementFailedError(DatabaseError):
 
     def __init__(self, step: Step, statement: Statement, exc: psycopg.Error, ran: str) -> None:
         super().__init__(
-            f"{step.migration} line {statement.line}: {first_line(exc)}",
+            f"{step.migration} line {statement.line}: {explained(exc)}",
             sqlstate=exc.sqlstate,
-            hint=ran,
+            hint=f"{ran}; next: {next_step(exc, step.direction)}",
         )
         self.statement = statement
 

@@ -16,9 +16,18 @@ import psycopg
 import psycopg.errors
 
 from backout.database.connection import DatabaseError, first_line
+from backout.database.diagnostics import explained, next_step
 from backout.database.waits import Waits, bounded
 from backout.migrations.statements import Statement
 from backout.migrations.transaction_control import refuse_transaction_control
+
+FAILED = "FAILED  "
+"""How a dry run's line for a statement that failed starts."""
+
+
+def failed(lines: Sequence[str]) -> bool:
+    """Whether any statement of a dry run's ``lines`` failed."""
+    return any(line.startswith(FAILED) for line in lines)
 
 
 def dry_run(
@@ -52,6 +61,5 @@ def _try(conn: psycopg.Connection[Any], statement: Statement) -> str:
     except psycopg.errors.LockNotAvailable:
         raise  # not the statement's failure: the whole attempt is retried
     except psycopg.Error as exc:
-        message = exc.diag.message_primary or first_line(exc)
-        return f"FAILED  line {statement.line}: {message}"
+        return f"{FAILED}line {statement.line}: {explained(exc)}; next: {next_step(exc)}"
     return f"ok      line {statement.line}: {' '.join(statement.sql.split())}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from backout.config import Settings
 from backout.database.connection import Target, connect
-from backout.database.runner import Reporter, RunOptions
+from backout.database.runner import Reporter, RunOptions, StatementFailedError
 from backout.errors import BackoutError, UsageError
 from backout.migrations.catalog import project_catalog
 from backout.operations.approval import Operator
@@ -132,7 +132,8 @@ def failure_note(stage: str, exc: BaseException) -> str:
     """The timeline entry of a stage that failed before the rollback committed."""
     what = _what(exc)
     if stage == "rollback":
-        return f"rollback FAILED: {what}"
+        said = exc.hint if isinstance(exc, StatementFailedError) else None  # and what next
+        return f"rollback FAILED: {what}" + (f"; {said}" if said else "")
     return f"{stage} FAILED: {what}; nothing was rolled back"
 
 

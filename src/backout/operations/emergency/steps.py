@@ -23,7 +23,9 @@ from backout.database.history import (
 )
 from backout.errors import BackoutError, RefusedError
 from backout.migrations.authoring import create_migration, plan_fix_forward
+from backout.migrations.statements import Statement
 from backout.operations.backup import Manifest, plan_backup, write_backup
+from backout.operations.backup.manifest import ManifestItem
 from backout.operations.dry_run import dry_run
 from backout.operations.emergency.incident import Completion, Opening, open_incident
 from backout.operations.emergency.model import Earlier, Produced, Run, Step
@@ -258,7 +260,7 @@ def roll_back(run: Run) -> Produced:
         late_details=lambda at: _audit_details(run, at, recorded),
     )
     runner.on_statement = lambda s, rows, ms: run.note(
-        f"ran line {s.line}: {_first_words(s.sql)} ({_rows(rows)}, {ms} ms)"
+        f"ran line {s.line}: {_first_words(s.sql)} ({_destroyed(run, s, rows)}, {ms} ms)"
     )
     run.note(f"rolling back {migration.name} ({_count(run.statements)})")
     ran = runner.run(step)
@@ -437,3 +439,36 @@ def _first_words(sql: str, limit: int = 120) -> str:
 
 def _rows(count: int) -> str:
     return "no rows" if count < 0 else f"{count} row" + ("" if count == 1 else "s")
+
+
+def _destroyed(run: Run, statement: Statement, count: int) -> str:
+    """The rows a statement touched: its row count when the server gives one (DML); for DDL
+    that destroys rows (``DROP TABLE``, ``DROP COLUMN``, ``TRUNCATE``), the rows the backup
+    holds for it, since the server counts none."""
+    if count >= 0 or not statement.data_loss:
+        return _rows(count)
+    if run.request.no_backup:
+        return "rows not counted: backup waived"
+    manifest = run.made.backup
+    items = [i for i in (manifest.items if manifest else ()) if _backs_up(i.reason, statement)]
+    if not items:
+        return "rows not counted: nothing of it in the backup"
+    return "; ".join(f"drops {_rows(i.rows)} of {_table(i)}, backed up" for i in items)
+
+
+def _backs_up(reason: str, statement: Statement) -> bool:
+    """Whether a backup item's reason names one of ``statement``'s data losses (a reason is
+    ``DROP TABLE public.jobs``, or ``dropped by DROP TABLE public.jobs CASCADE``, joined by
+    ``; `` when several losses claim one table)."""
+    said = {loss.describe() for loss in statement.data_loss}
+    parts = reason.split("; ")
+    return any(part == d or part.endswith(f" {d}") for part in parts for d in said)
+
+
+def _table(item: ManifestItem) -> str:
+    whole = not item.key
+    return (
+        item.table
+        if whole
+        else f"{item.table} ({', '.join(c for c in item.columns if c not in item.key)})"
+    )
