@@ -127,3 +127,11 @@ def test_following_next_switches_to_the_incident_branch_with_nothing_of_the_engi
     assert git(project, "diff", "--cached", "--name-only").split() == ["staged.txt"]
     assert (project / "migrations/001_create_jobs.sql").read_text() == "-- edited, unstaged\n"
     assert (project / "notes.txt").read_text() == "untracked\n"
+    # the postmortem filled in and committed as "Next:" says: only the incident's files
+    (project / postmortem).write_text((project / postmortem).read_text() + "\nImpact: none.\n")
+    commit = re.search(r"there: (git commit .*)$", output, re.MULTILINE)
+    assert commit is not None
+    subprocess.run(shlex.split(commit.group(1)), cwd=project, check=True, capture_output=True)
+    assert git(project, "diff", "--name-only", "HEAD~1", "HEAD").split() == [postmortem]
+    assert git(project, "diff", "--cached", "--name-only").split() == ["staged.txt"]
+    assert (project / "migrations/001_create_jobs.sql").read_text() == "-- edited, unstaged\n"

@@ -162,7 +162,9 @@ def _next_steps(result: EmergencyResult, display: Display) -> list[str]:
     if result.fix_forward:
         steps.append(f"write the corrected change in {display(result.fix_forward)}")
     if result.git:
-        steps.append(f"commit them there: git commit -a -m '{result.incident_id}: postmortem'")
+        files = " ".join(result.git.files)
+        message = f"'{result.incident_id}: postmortem and fix-forward'"
+        steps.append(f"commit only those files there: git commit -m {message} -- {files}")
         steps.append(f"push the branch for review: git push -u origin {result.git.branch}")
     steps.append("hold the postmortem review before the deadline")
     return ["Next:"] + [f"  {n}. {text}" for n, text in enumerate(steps, start=1)]
