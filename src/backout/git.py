@@ -87,6 +87,10 @@ class BranchCommit:
     """The full commit id."""
     files: tuple[str, ...]
     """The committed files, relative to the repository's top level."""
+    identical: tuple[str, ...] = ()
+    """Those of :attr:`files` whose working-tree copies are untracked and byte-identical to the
+    commit (see :func:`identical_copies`): removing them loses nothing, and ``git switch``
+    to the branch refuses while they are there."""
 
 
 @dataclass(frozen=True)
@@ -373,6 +377,55 @@ def _inside(top: Path, path: Path) -> str:
         raise GitError(
             f"{path} is outside the git repository at {top}; nothing was committed"
         ) from None
+
+
+# Keeping files out of git, and out of the way
+
+
+def exclude_folder(root: Path, folder: Path) -> str | None:
+    """Make git ignore ``folder`` in the repository holding ``root``: an anchored line added to
+    its ``info/exclude`` (local to this clone: no tracked file changes). The line added;
+    ``None`` when nothing was needed: no repository or git, ``folder`` outside the work tree
+    or its top, or git already ignores what ``folder`` would hold."""
+    top = top_level(root)
+    inside = None if top is None else _relative_folder(top, folder)
+    if top is None or inside is None or inside == ".":
+        return None
+    probe = _run(top, "check-ignore", "-q", "--", f"{inside}/.backout-probe", check=False)
+    if probe.returncode == 0:
+        return None
+    line = "/" + "".join(f"\\{c}" if c in "\\*?[" else c for c in inside) + "/"
+    exclude = Path(_run(top, "rev-parse", "--git-path", "info/exclude").text.strip())
+    exclude = exclude if exclude.is_absolute() else top / exclude
+    before = exclude.read_bytes() if exclude.is_file() else b""
+    separator = b"" if not before or before.endswith(b"\n") else b"\n"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with exclude.open("ab") as handle:
+        text = f"# backout: backups hold production rows, never commit them\n{line}\n"
+        handle.write(separator + text.encode())
+    return line
+
+
+def identical_copies(root: Path, committed: BranchCommit) -> tuple[str, ...]:
+    """The files ``committed`` holds whose working-tree copies the engineer's index does not
+    track and whose bytes are exactly the committed ones: ``git switch`` to its branch refuses
+    to overwrite them, and removing them loses nothing. Read-only; ``()`` without a
+    repository."""
+    top = top_level(root)
+    if top is None or not committed.files:
+        return ()
+    literal = [f":(literal){name}" for name in committed.files]
+    tracked = set(_run(top, "ls-files", "-z", "--", *literal).text.split("\0"))
+    same: list[str] = []
+    for name in committed.files:
+        path = top / name
+        if name in tracked or not path.is_file() or path.is_symlink():
+            continue
+        on_disk = _run(top, "hash-object", "--", str(path.resolve())).text.strip()
+        in_commit = _run(top, "rev-parse", "--verify", "--quiet", f"{committed.commit}:{name}")
+        if on_disk == in_commit.text.strip():
+            same.append(name)
+    return tuple(same)
 
 
 # Branches and the files they hold

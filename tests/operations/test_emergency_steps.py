@@ -30,8 +30,8 @@ def test_the_procedure_follows_the_strategy_in_order() -> None:
         "release the lock",
         "write the fix-forward stub",
         "complete the postmortem",
-        "record in git",
         "log the decision",
+        "record in git",
     ]
 
 

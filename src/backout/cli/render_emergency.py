@@ -42,6 +42,7 @@ def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
             "branch": result.git.branch,
             "commit": result.git.commit,
             "files": list(result.git.files),
+            "identical_in_working_tree": list(result.git.identical),
         }
         if result.git
         else None,
@@ -160,10 +161,39 @@ def _review_due(result: EmergencyResult, now: datetime) -> list[str]:
 
 
 def _next_steps(result: EmergencyResult, display: Display) -> list[str]:
-    steps = ["fill in the postmortem: impact, detection, root cause, lessons"]
+    steps = _switch_to_the_branch(result, display)
+    steps.append("fill in the postmortem: impact, detection, root cause, lessons")
     if result.fix_forward:
         steps.append(f"write the corrected change in {display(result.fix_forward)}")
     if result.git:
+        files = " ".join(result.git.files)
+        message = f"'{result.incident_id}: postmortem and fix-forward'"
+        steps.append(f"commit only those files there: git commit -m {message} -- {files}")
         steps.append(f"push the branch for review: git push -u origin {result.git.branch}")
     steps.append("hold the postmortem review before the deadline")
     return ["Next:"] + [f"  {n}. {text}" for n, text in enumerate(steps, start=1)]
+
+
+def _switch_to_the_branch(result: EmergencyResult, display: Display) -> list[str]:
+    """The first step when the files are on ``incident/<id>``: switch to it. Git refuses while
+    the working tree holds untracked copies of them: identical ones are removed first (the
+    branch has the same bytes); others (edited since, staged, or kept for a re-run of an
+    unfinished incident) are moved aside once the incident is finished."""
+    if not result.git:
+        return []
+    branch, same = result.git.branch, result.git.identical
+    others = [f for f in result.git.files if f not in same]
+    steps = []
+    if same:
+        steps.append(
+            f"the branch holds the postmortem and the stub; your working tree has identical "
+            f"untracked copies, which make git switch refuse: rm -- {' '.join(same)}"
+        )
+    if others:
+        steps.append(
+            f"your working tree has {', '.join(others)} (edited since, staged, or kept for a "
+            f"re-run of an unfinished incident): once the incident is finished, move them "
+            f"aside (git stash push --include-untracked -- {' '.join(others)})"
+        )
+    steps.append(f"switch to the branch that holds them: git switch {branch}")
+    return steps

@@ -212,6 +212,7 @@ def back_up(run: Run) -> Produced:
         run.note(f"backup waived: {' '.join((request.backup_waiver or '').split())}")
         return Produced()
     folder = settings.backups_folder / run.incident.pm.id
+    _keep_backups_out_of_git(run)
     _keep_earlier_attempt(run, folder)
     assert run.made.runner is not None
     waits = run.made.runner.waits
@@ -226,6 +227,21 @@ def back_up(run: Run) -> Produced:
     _note_backup(run, manifest, str(where))
     run.incident.pm = replace(run.incident.pm, backup=str(where))
     return Produced(backup_plan=plan, backup=manifest, backup_folder=folder)
+
+
+def _keep_backups_out_of_git(run: Run) -> None:
+    """The backups folder ignored by git before a production row is written to it, said once
+    (on screen and in the timeline); nothing when git already ignores it or there is none."""
+    settings = run.ctx.settings
+    try:
+        line = git.exclude_folder(settings.root, settings.backups_folder)
+    except (git.GitError, OSError) as exc:
+        line, done = None, f"could not add the backups folder to git's exclude file: {exc}"
+        run.note(f"{done}; never commit {settings.relative(settings.backups_folder)}")
+    if line is not None:
+        done = f"added {line} to .git/info/exclude so backups are never committed"
+        run.note(done)
+        run.ctx.report(done)
 
 
 def _keep_earlier_attempt(run: Run, folder: Path) -> None:
@@ -371,22 +387,33 @@ def complete_the_postmortem(run: Run) -> Produced:
 
 
 def record_in_git(run: Run) -> Produced:
-    """The postmortem and the stub committed on ``incident/<id>``; the checkout left alone."""
+    """The postmortem and the stub committed on ``incident/<id>``; the checkout left alone.
+
+    The last step: the postmortem is committed as it stays in the working tree, saying what is
+    still pending (nothing, unless a step failed), so the copies are identical and "Next:"
+    can say they may simply be removed before ``git switch incident/<id>``."""
     if run.request.no_git:
         return Produced()
     incident, stub = run.incident, run.made.fix_forward
+    incident.pending(tuple(run.left_undone))
     branch = f"incident/{incident.pm.id}"
     message = f"{incident.pm.id}: postmortem draft and fix-forward stub for {run.migration.name}"
     files = [incident.path, *([stub] if stub is not None else [])]
+    root = run.ctx.settings.root
     try:
-        commit = git.commit_files_on_branch(run.ctx.settings.root, files, branch, message)
+        commit = git.commit_files_on_branch(root, files, branch, message)
     except git.GitError as exc:  # the rollback is done: say so, never undo it for git
         return Produced(warning=f"not committed on {branch}: {exc}")
     if commit is None:
         return Produced(
             warning="not a git repository: the postmortem and the stub are not committed"
         )
-    return Produced(git=commit)
+    if incident.pm.steps_pending:  # a re-run needs the copies: nothing is said safe to remove
+        return Produced(git=commit)
+    try:
+        return Produced(git=replace(commit, identical=git.identical_copies(root, commit)))
+    except git.GitError:
+        return Produced(git=commit)
 
 
 def log_the_decision(run: Run) -> Produced:
@@ -418,8 +445,8 @@ ROLL_BACK: tuple[Step, ...] = (
     Step("release the lock", release_the_lock, after_commit=True),
     Step("write the fix-forward stub", write_the_stub, after_commit=True),
     Step("complete the postmortem", complete_the_postmortem, after_commit=True),
-    Step("record in git", record_in_git, after_commit=True),
     Step("log the decision", log_the_decision, after_commit=True),
+    Step("record in git", record_in_git, after_commit=True),
 )
 """The emergency procedure, in the strategy's order."""
 
