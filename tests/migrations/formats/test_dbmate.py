@@ -22,9 +22,11 @@ from tests.migrations.formats.test_sections import (
     VOCABULARY,
     Layout,
     Stmt,
+    fixture,
     read_text,
     render,
     sections_of,
+    starts,
 )
 from tests.runner import run
 
@@ -33,8 +35,7 @@ FORMAT = get_format("dbmate")
 
 
 def read(folder: str, name: str) -> MigrationFile:
-    (entry,) = (e for e in FORMAT.entries(HERE / folder) if e.path.name == name)
-    return entry.read()
+    return fixture("dbmate", folder, name)
 
 
 MIGRATIONS = [
@@ -70,13 +71,6 @@ MIGRATIONS = [
         False,
     ),
 ]
-
-
-def starts(statements: list[tuple[str, int]], expected: list[tuple[int, str]]) -> bool:
-    return len(statements) == len(expected) and all(
-        line == want_line and sql.startswith(want) and not sql.endswith(";")
-        for (sql, line), (want_line, want) in zip(statements, expected, strict=True)
-    )
 
 
 @pytest.mark.parametrize(("name", "forward", "down", "no_transaction"), MIGRATIONS)

@@ -21,9 +21,11 @@ from tests.migrations.formats.test_sections import (
     VOCABULARY,
     Layout,
     Stmt,
+    fixture,
     read_text,
     render,
     sections_of,
+    starts,
 )
 from tests.runner import run
 
@@ -32,8 +34,7 @@ GOOSE = get_format("goose")
 
 
 def read(folder: str, name: str) -> MigrationFile:
-    (entry,) = (e for e in GOOSE.entries(HERE / folder) if e.path.name == name)
-    return entry.read()
+    return fixture("goose", folder, name)
 
 
 # (file, forward [(line, start of the SQL)], down [(line, start)], no transaction)
@@ -89,13 +90,6 @@ MIGRATIONS = [
         False,
     ),
 ]
-
-
-def starts(statements: list[tuple[str, int]], expected: list[tuple[int, str]]) -> bool:
-    return len(statements) == len(expected) and all(
-        line == want_line and sql.startswith(want) and not sql.endswith(";")
-        for (sql, line), (want_line, want) in zip(statements, expected, strict=True)
-    )
 
 
 @pytest.mark.parametrize(("name", "forward", "down", "no_transaction"), MIGRATIONS)

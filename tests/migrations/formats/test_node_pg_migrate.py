@@ -22,9 +22,11 @@ from tests.migrations.formats.test_sections import (
     VOCABULARY,
     Layout,
     Stmt,
+    fixture,
     read_text,
     render,
     sections_of,
+    starts,
 )
 from tests.runner import run
 
@@ -33,8 +35,7 @@ FORMAT = get_format("node-pg-migrate")
 
 
 def read(folder: str, name: str) -> MigrationFile:
-    (entry,) = (e for e in FORMAT.entries(HERE / folder) if e.path.name == name)
-    return entry.read()
+    return fixture("node-pg-migrate", folder, name)
 
 
 MIGRATIONS = [
@@ -56,13 +57,6 @@ MIGRATIONS = [
         [(3, "ALTER TABLE users DROP COLUMN email")],
     ),
 ]
-
-
-def starts(statements: list[tuple[str, int]], expected: list[tuple[int, str]]) -> bool:
-    return len(statements) == len(expected) and all(
-        line == want_line and sql.startswith(want) and not sql.endswith(";")
-        for (sql, line), (want_line, want) in zip(statements, expected, strict=True)
-    )
 
 
 @pytest.mark.parametrize(("name", "forward", "down"), MIGRATIONS)

@@ -125,6 +125,21 @@ def sections_of(m: MigrationFile) -> tuple[list[tuple[str, int]], list[tuple[str
     )
 
 
+def starts(statements: list[tuple[str, int]], expected: list[tuple[int, str]]) -> bool:
+    """Each statement at its expected line, starting as expected, without its ``;``."""
+    return len(statements) == len(expected) and all(
+        line == want_line and sql.startswith(want) and not sql.endswith(";")
+        for (sql, line), (want_line, want) in zip(statements, expected, strict=True)
+    )
+
+
+def fixture(tool: str, folder: str, name: str) -> MigrationFile:
+    """The migration ``name`` of the fixture folder ``<tool>/<folder>``, read as ``tool``."""
+    entries = get_format(tool).entries(FIXTURES / tool / folder)
+    (entry,) = (e for e in entries if e.path.name == name)
+    return entry.read()
+
+
 # --- markers on comment lines only --------------------------------------------------------------
 
 
