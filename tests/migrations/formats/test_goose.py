@@ -21,11 +21,11 @@ from tests.migrations.formats.test_sections import (
     VOCABULARY,
     Layout,
     Stmt,
+    assert_sections,
     fixture,
     read_text,
     render,
     sections_of,
-    starts,
 )
 from tests.runner import run
 
@@ -98,14 +98,8 @@ def test_the_fixture_folder_reads_as_goose_reads_it(
 ) -> None:
     m = read("migrations", name)
 
-    up_sql, down_sql = sections_of(m)
-    assert starts(up_sql, forward), up_sql
-    assert starts(down_sql, down), down_sql
-    assert m.no_transaction is no_transaction
-    assert m.rollback.no_transaction is no_transaction
-    assert m.all_problems == ()
+    assert_sections(m, forward, down, no_transaction=no_transaction, source="goose")
     assert m.format == "goose"
-    assert m.rollback.source == "goose"
 
 
 def test_the_folder_sorts_sequences_before_timestamps() -> None:

@@ -22,11 +22,11 @@ from tests.migrations.formats.test_sections import (
     VOCABULARY,
     Layout,
     Stmt,
+    assert_sections,
     fixture,
     read_text,
     render,
     sections_of,
-    starts,
 )
 from tests.runner import run
 
@@ -63,13 +63,7 @@ MIGRATIONS = [
 def test_the_fixture_folder_reads_as_node_pg_migrate_reads_it(
     name: str, forward: list[tuple[int, str]], down: list[tuple[int, str]]
 ) -> None:
-    m = read("migrations", name)
-
-    up_sql, down_sql = sections_of(m)
-    assert starts(up_sql, forward), up_sql
-    assert starts(down_sql, down), down_sql
-    assert m.no_transaction is False
-    assert m.all_problems == ()
+    assert_sections(read("migrations", name), forward, down)
 
 
 def test_timestamps_sort_by_number() -> None:

@@ -133,6 +133,26 @@ def starts(statements: list[tuple[str, int]], expected: list[tuple[int, str]]) -
     )
 
 
+def assert_sections(
+    m: MigrationFile,
+    forward: list[tuple[int, str]],
+    down: list[tuple[int, str]],
+    *,
+    no_transaction: bool = False,
+    source: str | None = None,
+) -> None:
+    """``m`` holds exactly the expected up and down statements, runs as its format says, has
+    no problem, and (given ``source``) says which reader found its rollback."""
+    up_sql, down_sql = sections_of(m)
+    assert starts(up_sql, forward), up_sql
+    assert starts(down_sql, down), down_sql
+    assert m.no_transaction is no_transaction
+    assert m.all_problems == ()
+    if source is not None:
+        assert m.rollback.no_transaction is no_transaction
+        assert m.rollback.source == source
+
+
 def fixture(tool: str, folder: str, name: str) -> MigrationFile:
     """The migration ``name`` of the fixture folder ``<tool>/<folder>``, read as ``tool``."""
     entries = get_format(tool).entries(FIXTURES / tool / folder)

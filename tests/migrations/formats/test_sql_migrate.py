@@ -21,11 +21,11 @@ from tests.migrations.formats.test_sections import (
     VOCABULARY,
     Layout,
     Stmt,
+    assert_sections,
     fixture,
     read_text,
     render,
     sections_of,
-    starts,
 )
 from tests.runner import run
 
@@ -77,13 +77,7 @@ def test_the_fixture_folder_reads_as_sql_migrate_reads_it(
 ) -> None:
     m = read("migrations", name)
 
-    up_sql, down_sql = sections_of(m)
-    assert starts(up_sql, forward), up_sql
-    assert starts(down_sql, down), down_sql
-    assert m.no_transaction is no_transaction
-    assert m.rollback.no_transaction is no_transaction
-    assert m.all_problems == ()
-    assert m.rollback.source == "sql-migrate"
+    assert_sections(m, forward, down, no_transaction=no_transaction, source="sql-migrate")
 
 
 def test_versions_sort_by_number_not_by_name() -> None:
