@@ -18,6 +18,7 @@ from backout.cli.operation import (
     target_of,
 )
 from backout.cli.options import (
+    AcceptDamage,
     ApprovedBy,
     Connection,
     DryRun,
@@ -145,6 +146,7 @@ def rollback(
     reason: Reason = None,
     limits: Limits,
     skip_rehearsal: SkipRehearsal = None,
+    accept_damage: AcceptDamage = False,
     json_output: JsonFlag = False,
 ) -> int:
     """Roll back one applied migration with its documented SQL (a planned, non-incident one)."""
@@ -166,6 +168,7 @@ def rollback(
         report=progress,
         cwd=st.cwd,
         skip_rehearsal=skip_rehearsal,
+        accept_damage=accept_damage,
     )
     code = echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
     return ExitCode.FAILED if dry_run and failed(outcome.done) else code

@@ -51,6 +51,14 @@ SkipRehearsal = Annotated[
         help="On an environment that requires approval: do not rehearse first (audited).",
     ),
 ]
+AcceptDamage = Annotated[
+    bool,
+    typer.Option(
+        "--accept-damage",
+        help="Go ahead although the rollback removes objects other applied migrations created "
+        "(recorded in the audit row and the postmortem).",
+    ),
+]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option("--database-url", help="Database URL (else --env, else DATABASE_URL)."),

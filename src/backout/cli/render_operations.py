@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backout.cli.render import Display, statement_json, statements_text
+from backout.operations import impact
 from backout.operations.dry_run import FAILED, failed
 from backout.operations.operation import Outcome, Plan
 from backout.operations.status import MigrationStatus, State
@@ -103,7 +104,18 @@ def plan_text(plan: Plan) -> str:
         if plan.action != "apply":
             out += [f"    ! {note}" for note in migration.rollback.notes]
     out += [f"  warning: {w}" for w in plan.warnings]
+    out += blast_lines(plan)
     return "\n".join(out)
+
+
+def blast_lines(plan: Plan) -> list[str]:
+    """The blast radius of a rollback, and the damage accepted, if any."""
+    if plan.blast is None:
+        return []
+    lines = impact.describe(plan.blast)
+    if plan.accepted_damage:
+        lines.append("  damage accepted with --accept-damage (recorded in the audit row)")
+    return lines
 
 
 def outcome_json(outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
@@ -126,6 +138,8 @@ def outcome_json(outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
         "schema_check": outcome.schema_check,
         "smoke_checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in outcome.smoke],
         "warnings": list(plan.warnings),
+        "blast_radius": plan.blast.to_json() if plan.blast is not None else None,
+        "accepted_damage": dict(plan.accepted_damage),
     }
 
 
@@ -138,6 +152,7 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
         return plan_text(plan) + f"\nDry run: nothing was changed on {plan.target.name}."
     out = [f"  warning: {w}" for w in plan.warnings]
     if dry_run:
+        out += blast_lines(plan)
         out += [f"  {line}" for line in outcome.done]
         out.append("Dry run: the rollback ran in a transaction that was rolled back.")
         out += dry_run_failures(outcome.done)

@@ -58,8 +58,13 @@ class Session:
         if self.since:
             parts.append(f"since {self.since:%Y-%m-%d %H:%M:%S %Z}".strip())
         if self.query:
-            parts.append(f"query {_shorten(self.query)!r}")
+            parts.append(f"query {self.short_query!r}")
         return ", ".join(parts)
+
+    @property
+    def short_query(self) -> str | None:
+        """Its query, literals replaced by ``$n`` placeholders, on one line, shortened."""
+        return _shorten(self.query) if self.query else None
 
 
 class LockHeldError(LockTimeoutError):

@@ -19,6 +19,7 @@ import psycopg
 from backout.config import Settings
 from backout.database.connection import Target
 from backout.database.history import Applied, record_applied
+from backout.database.objects import ObjectKey, record_created, snapshot
 from backout.database.runner import Reporter, Runner, RunOptions, Step
 from backout.errors import RefusedError
 from backout.migrations.catalog import Catalog, Entry, executable_catalog
@@ -37,7 +38,7 @@ from backout.operations.operation import (
     rollback_step,
 )
 from backout.operations.status import MigrationStatus, State, read_states
-from backout.operations.verify import schema_hash
+from backout.operations.verify import own_tables, schema_hash
 
 
 def apply(
@@ -119,7 +120,8 @@ class _Apply:
                 count = f"{len(statements)} statement" + ("s" if len(statements) != 1 else "")
                 ctx.report(f"applying {migration.name} ({count})")
                 before = schema_hash(runner.conn, ctx.settings, migration)
-                runner.run(apply_step(ctx, migration, statements, before))
+                objects = snapshot(runner.conn, own_tables(ctx.settings))
+                runner.run(apply_step(ctx, migration, statements, before, objects))
                 outcome.done.append(migration.name)
         except Exception:
             if ctx.target.environment is not None and ctx.target.environment.auto_rollback:
@@ -163,8 +165,10 @@ def apply_step(
     migration: MigrationFile,
     statements: tuple[Statement, ...],
     schema_before: str | None = None,
+    objects_before: frozenset[ObjectKey] | None = None,
 ) -> Step:
-    """Run ``migration``'s statements and record it applied, in the same transaction."""
+    """Run ``migration``'s statements and record it applied, in the same transaction, with
+    the objects it created (those not in ``objects_before``, when given)."""
     table = ctx.settings.history_table(migration.folder)
     version = migration.version or ""
 
@@ -180,6 +184,9 @@ def apply_step(
             schema_before=schema_before,
         )
         record_applied(conn, table, applied)
+        if objects_before is not None:
+            created = snapshot(conn, own_tables(ctx.settings)) - objects_before
+            record_created(conn, table, version, created)
 
     return Step(
         migration=migration.name,

@@ -10,7 +10,7 @@ the emergency composes the same pieces as named steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +22,7 @@ from backout.config import Settings
 from backout.database.connection import Target, connect
 from backout.database.history import AuditEvent, ensure_audit, ensure_history, remove_applied
 from backout.database.lock import migration_lock
+from backout.database.objects import ensure_objects, forget
 from backout.database.runner import Reporter, Runner, RunOptions, Step
 from backout.database.waits import Waits, Watch
 from backout.errors import RefusedError
@@ -29,6 +30,7 @@ from backout.migrations.file import MigrationFile
 from backout.migrations.lint import require_runnable
 from backout.migrations.statements import Statement
 from backout.operations.approval import Operator, audit_approval, check_approval
+from backout.operations.impact import BlastRadius
 from backout.operations.rehearsal import gate
 from backout.operations.smoke import SmokeResult, audit_smoke, run_smoke_checks
 from backout.postmortems import decisions
@@ -42,6 +44,10 @@ class Plan:
     target: Target
     steps: tuple[tuple[MigrationFile, tuple[Statement, ...]], ...]
     warnings: tuple[str, ...] = ()
+    blast: BlastRadius | None = None
+    """For a rollback: what it locks, removes and waits for (measured before it runs)."""
+    accepted_damage: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Objects of other migrations the operator accepted to remove (``--accept-damage``)."""
 
     @property
     def confirm_word(self) -> str:
@@ -152,6 +158,7 @@ def guarded(
         for table in {ctx.settings.history_table(m.folder) for m, _ in plan.steps}:
             ensure_history(conn, table)
         ensure_audit(conn, ctx.settings.audit_table)
+        ensure_objects(conn)
         plan = replan()
         runner = Runner(conn, watch, ctx.settings.audit_table, ctx.options, ctx.report)
         record_approval(ctx, runner, plan)
@@ -190,12 +197,18 @@ def rollback_step(
         direction="rollback",
         statements=statements,
         history_table=table,
-        finish=lambda conn, _: remove_applied(conn, table, version),
+        finish=lambda conn, _: _forget(conn, table, version),
         audit=audit_event(ctx, action, migration, table),
         # the format's "no transaction" is the documented section's, not a --rollback-file's
         no_transaction=migration.rollback.no_transaction
         and statements == migration.rollback.statements,
     )
+
+
+def _forget(conn: psycopg.Connection[Any], table: str, version: str) -> None:
+    """The history row and the record of what the migration created, removed."""
+    remove_applied(conn, table, version)
+    forget(conn, table, version)
 
 
 def audit_event(ctx: Context, action: str, migration: MigrationFile, table: str) -> AuditEvent:

@@ -8,7 +8,7 @@ The functions that find the rollback SQL and refuse a changed section are the em
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from backout.migrations.statements import Statement, referenced_tables
 from backout.migrations.versions import version_key
 from backout.operations.approval import Operator
 from backout.operations.dry_run import dry_run as dry_run_on
+from backout.operations.impact import describe, measure, refuse_damage
 from backout.operations.operation import (
     Confirm,
     Context,
@@ -52,13 +53,26 @@ def rollback(
     report: Reporter = lambda _: None,
     cwd: Path | None = None,
     skip_rehearsal: str | None = None,
+    accept_damage: bool = False,
 ) -> Outcome:
-    """Roll back one applied migration with its documented SQL, removing its history row."""
+    """Roll back one applied migration with its documented SQL, removing its history row.
+
+    Refused (exit 4) before anything runs when it would fail on a dependency, or remove what
+    other applied migrations created, unless ``accept_damage`` (recorded in the audit row)."""
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(reference, cwd or settings.root)
     catalog.refuse_duplicates([entry.folder])
-    operation = _Rollback(settings, catalog, target, entry, rollback_file, use_current_rollback)
+    operation = _Rollback(
+        settings,
+        catalog,
+        target,
+        entry,
+        rollback_file,
+        use_current_rollback,
+        check_damage=not dry_run,
+        accept_damage=accept_damage,
+    )
     return perform(ctx, operation, dry_run=dry_run, skip_rehearsal=skip_rehearsal)
 
 
@@ -70,6 +84,8 @@ class _Rollback:
     entry: Entry
     rollback_file: Path | None
     use_current_rollback: bool
+    check_damage: bool = True
+    accept_damage: bool = False
     action = "rollback"
     decision = "Rolled back"
     rehearsed = True
@@ -88,7 +104,12 @@ class _Rollback:
         if self.rollback_file is None and not self.use_current_rollback:
             refuse_changed_rollback(migration, applied)
         warnings = _later_overlaps(self.catalog, conn, self.settings, migration)
-        return Plan("rollback", self.target, ((migration, statements),), warnings)
+        blast = measure(conn, self.settings, self.catalog, migration, statements)
+        accepted: dict[str, list[str]] = {}
+        if self.check_damage:
+            accepted = refuse_damage(blast, self.catalog, self.target, accepted=self.accept_damage)
+        steps = ((migration, statements),)
+        return Plan("rollback", self.target, steps, warnings, blast, accepted)
 
     def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
         return Outcome(plan, done=dry_run_on(conn, plan.steps[0][1], ctx.waits))
@@ -96,7 +117,14 @@ class _Rollback:
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
         migration, statements = plan.steps[0]
         before, later = recorded_schema(runner.conn, ctx.settings, migration)
-        runner.run(rollback_step(ctx, migration, statements, "rollback"))
+        if plan.blast is not None:
+            for line in describe(plan.blast):
+                ctx.report(line)
+        step = rollback_step(ctx, migration, statements, "rollback")
+        if plan.accepted_damage:
+            details = {**step.audit.details, "accepted_damage": dict(plan.accepted_damage)}
+            step = replace(step, audit=replace(step.audit, details=details))
+        runner.run(step)
         check = restoration(runner.conn, ctx.settings, migration, before, later)
         return Outcome(plan, done=[migration.name], schema_check=check)
 

@@ -20,6 +20,7 @@ import psycopg
 from backout.config import Settings
 from backout.database.fingerprint import Change, Fingerprint, fingerprint, scope_of
 from backout.database.history import JOURNAL_TABLE
+from backout.database.objects import OBJECTS_TABLE
 from backout.errors import BackoutError
 from backout.migrations.catalog import Entry
 from backout.migrations.file import MigrationFile
@@ -168,7 +169,7 @@ def _undo_and_redo(
 
 def own_tables(settings: Settings) -> set[str]:
     """backout's own tables, which no fingerprint includes."""
-    return {settings.audit_table, JOURNAL_TABLE} | {
+    return {settings.audit_table, JOURNAL_TABLE, OBJECTS_TABLE} | {
         settings.history_table(folder) for folder in settings.migrations
     }
 

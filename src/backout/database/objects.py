@@ -1,0 +1,363 @@
+"""The objects a database holds, named as PostgreSQL names them, who created them, and what
+removing some of them takes along.
+
+An object is an :class:`ObjectKey`: the ``type`` and ``identity`` columns of PostgreSQL's own
+``pg_identify_object()`` (``table public.events``, ``table constraint orders_event_fk on
+public.orders``), stable across sessions, unlike OIDs. :func:`snapshot` lists the application's
+objects (tables, columns, indexes, constraints, triggers, views, sequences, functions, types,
+schemas, extensions, rules and policies; never backout's own tables, nor what PostgreSQL makes
+on its own: row and array types, view rules, defaults, TOAST).
+
+``apply`` records, in the same transaction, the objects each migration created (the difference
+between the snapshots before and after it) in :data:`OBJECTS_TABLE`; a rollback forgets them.
+:func:`reach` follows ``pg_depend`` from the objects a statement drops to everything that goes
+with them, saying for each whether only ``CASCADE`` takes it along. Every query is read-only
+on the catalog and takes no lock on the application's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from backout.database.lock import Session
+from backout.migrations.objects import ObjectKind, ObjectName
+
+OBJECTS_TABLE = "backout_objects"
+"""Which migration created which object: ``(history_table, version, type, identity)``."""
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """An object as ``pg_identify_object()`` names it."""
+
+    type: str
+    identity: str
+
+    def describe(self) -> str:
+        return f"{self.type} {self.identity}"
+
+    def owns(self, other: ObjectKey) -> bool:
+        """Whether ``other`` is part of this relation (a column of a removed table goes with it)."""
+        return other.type == ObjectKind.COLUMN and other.identity.startswith(f"{self.identity}.")
+
+
+@dataclass(frozen=True)
+class Address:
+    """An object as ``pg_depend`` points at it."""
+
+    classid: int
+    objid: int
+    objsubid: int
+
+
+@dataclass(frozen=True)
+class Reached:
+    """An object a drop takes along, and whether only ``CASCADE`` takes it (a normal
+    dependency: without ``CASCADE`` the drop fails on it)."""
+
+    key: ObjectKey
+    needs_cascade: bool
+
+
+_USER = (
+    "{n}.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    " AND {n}.nspname NOT LIKE 'pg\\_%%'"
+)
+_NOT_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {catalog}::regclass"
+    " AND e.objid = {oid} AND e.deptype = 'e')"
+)
+_RELATIONS = f"""
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE {_USER.format(n="n")} AND c.oid <> ALL (%(ignored)s::regclass[])
+       AND {_NOT_EXTENSION.format(catalog="'pg_class'", oid="c.oid")}
+       AND NOT EXISTS (SELECT 1 FROM pg_index i
+                        WHERE i.indexrelid = c.oid AND i.indrelid = ANY (%(ignored)s::regclass[]))
+"""
+_OBJECTS = f"""
+WITH rel AS ({_RELATIONS}),
+addresses(classid, objid, objsubid) AS (
+    SELECT 'pg_class'::regclass, c.oid, 0 FROM pg_class c JOIN rel ON rel.oid = c.oid
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I')
+  UNION ALL
+    SELECT 'pg_class'::regclass, a.attrelid, a.attnum::int FROM pg_attribute a
+      JOIN rel ON rel.oid = a.attrelid JOIN pg_class c ON c.oid = a.attrelid
+     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f')
+  UNION ALL
+    SELECT 'pg_constraint'::regclass, k.oid, 0 FROM pg_constraint k JOIN rel ON rel.oid = k.conrelid
+     WHERE k.contype <> 'n'
+  UNION ALL
+    SELECT 'pg_trigger'::regclass, t.oid, 0 FROM pg_trigger t JOIN rel ON rel.oid = t.tgrelid
+     WHERE NOT t.tgisinternal
+  UNION ALL
+    SELECT 'pg_rewrite'::regclass, r.oid, 0 FROM pg_rewrite r JOIN rel ON rel.oid = r.ev_class
+     WHERE r.rulename <> '_RETURN'
+  UNION ALL
+    SELECT 'pg_policy'::regclass, p.oid, 0 FROM pg_policy p JOIN rel ON rel.oid = p.polrelid
+  UNION ALL
+    SELECT 'pg_proc'::regclass, p.oid, 0
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE {_USER.format(n="n")} AND {_NOT_EXTENSION.format(catalog="'pg_proc'", oid="p.oid")}
+       AND p.proname <> ALL (%(guards)s::text[])
+  UNION ALL
+    SELECT 'pg_type'::regclass, t.oid, 0
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE {_USER.format(n="n")} AND {_NOT_EXTENSION.format(catalog="'pg_type'", oid="t.oid")}
+       AND t.typtype IN ('e', 'd', 'c', 'r', 'm') AND t.typcategory <> 'A'
+       AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+  UNION ALL
+    SELECT 'pg_namespace'::regclass, n.oid, 0 FROM pg_namespace n
+     WHERE {_USER.format(n="n")} AND n.nspname <> 'public'
+       AND {_NOT_EXTENSION.format(catalog="'pg_namespace'", oid="n.oid")}
+  UNION ALL
+    SELECT 'pg_extension'::regclass, x.oid, 0 FROM pg_extension x WHERE x.extname <> 'plpgsql'
+)
+SELECT o.type, o.identity
+  FROM addresses a, LATERAL pg_identify_object(a.classid, a.objid, a.objsubid) o
+"""
+
+
+def snapshot(conn: psycopg.Connection[Any], ignore_tables: Collection[str]) -> frozenset[ObjectKey]:
+    """The application's objects in the database ``conn`` is connected to; ``ignore_tables``
+    (backout's own: history, audit, journal) are left out with what hangs on them."""
+    existing = [t for t in sorted(ignore_tables) if _exists(conn, t)]
+    params = {"ignored": existing, "guards": [f"{t}_append_only" for t in ignore_tables]}
+    rows = conn.execute(_OBJECTS, params, prepare=True).fetchall()
+    return frozenset(ObjectKey(str(kind), str(identity)) for kind, identity in rows)
+
+
+def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_objects(conn: psycopg.Connection[Any]) -> None:
+    """Create :data:`OBJECTS_TABLE` when it does not exist."""
+    if _exists(conn, OBJECTS_TABLE):
+        return
+    conn.execute(
+        sql.SQL(
+            """
+            CREATE TABLE IF NOT EXISTS {} (
+              history_table TEXT NOT NULL,
+              version TEXT NOT NULL,
+              type TEXT NOT NULL,
+              identity TEXT NOT NULL,
+              PRIMARY KEY (history_table, version, type, identity)
+            )
+            """
+        ).format(sql.Identifier(OBJECTS_TABLE))
+    )
+
+
+def record_created(
+    conn: psycopg.Connection[Any], history_table: str, version: str, keys: Iterable[ObjectKey]
+) -> None:
+    """Record ``keys`` as created by migration ``version`` of ``history_table`` (replacing
+    what an earlier application of it recorded)."""
+    forget(conn, history_table, version)
+    rows = [(history_table, version, k.type, k.identity) for k in sorted(set(keys))]
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL(
+                "INSERT INTO {} (history_table, version, type, identity) VALUES (%s, %s, %s, %s)"
+            ).format(sql.Identifier(OBJECTS_TABLE)),
+            rows,
+        )
+
+
+def forget(conn: psycopg.Connection[Any], history_table: str, version: str) -> None:
+    """Forget what migration ``version`` created: it is rolled back."""
+    if not _exists(conn, OBJECTS_TABLE):
+        return
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE history_table = %s AND version = %s").format(
+            sql.Identifier(OBJECTS_TABLE)
+        ),
+        (history_table, version),
+    )
+
+
+def recorded(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], frozenset[ObjectKey]]:
+    """What each migration created, by ``(history_table, version)``; empty without the table."""
+    if not _exists(conn, OBJECTS_TABLE):
+        return {}
+    rows = conn.execute(
+        sql.SQL("SELECT history_table, version, type, identity FROM {}").format(
+            sql.Identifier(OBJECTS_TABLE)
+        )
+    ).fetchall()
+    found: dict[tuple[str, str], set[ObjectKey]] = {}
+    for table, version, kind, identity in rows:
+        found.setdefault((table, version), set()).add(ObjectKey(kind, identity))
+    return {where: frozenset(keys) for where, keys in found.items()}
+
+
+def resolve(conn: psycopg.Connection[Any], obj: ObjectName) -> Address | None:
+    """Where ``obj`` is in the catalog, as PostgreSQL's own ``pg_get_object_address()`` finds
+    it (the search path applies to an unqualified name); None when it does not exist."""
+    if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE) and obj.arguments is None:
+        row = conn.execute("SELECT to_regproc(%s)::oid", (_quoted(conn, obj.name),)).fetchone()
+        oid = row[0] if row else None
+        return Address(_class_oid(conn, "pg_proc"), int(oid), 0) if oid else None
+    names, args = _address_parts(obj)
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT classid::int, objid::int, objsubid FROM pg_get_object_address(%s, %s, %s)",
+                (str(obj.kind), names, args),
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return Address(*row) if row and row[1] else None
+
+
+def _address_parts(obj: ObjectName) -> tuple[list[str], list[str]]:
+    """``pg_get_object_address``'s name and argument arrays for ``obj``."""
+    name = obj.name.split(".")
+    if obj.kind in (ObjectKind.TYPE, ObjectKind.DOMAIN):
+        return [obj.name], []
+    if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE):
+        args = [a.strip() for a in (obj.arguments or "").split(",") if a.strip()]
+        return name, args
+    if obj.table is not None:
+        return [*obj.table.split("."), obj.name], []
+    return name, []
+
+
+def _quoted(conn: psycopg.Connection[Any], dotted: str) -> str:
+    return ".".join(sql.Identifier(part).as_string(conn) for part in dotted.split("."))
+
+
+def _class_oid(conn: psycopg.Connection[Any], catalog: str) -> int:
+    row = conn.execute("SELECT %s::regclass::oid::int", (catalog,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+_REACH = """
+WITH RECURSIVE edges(fc, fo, fs, tc, tobj, ts, normal) AS (
+    SELECT refclassid, refobjid, refobjsubid, classid, objid, objsubid, deptype = 'n'
+      FROM pg_depend WHERE deptype IN ('n', 'a', 'i', 'P', 'S', 'e')
+  UNION ALL  -- an object internal to another (a view's rule) goes with its owner (the view)
+    SELECT classid, objid, objsubid, refclassid, refobjid, 0, false
+      FROM pg_depend WHERE deptype = 'i'
+),
+reach(classid, objid, objsubid, normal) AS (
+    SELECT c, o, s, false FROM unnest(%s::oid[], %s::oid[], %s::int[]) AS d(c, o, s)
+  UNION
+    SELECT e.tc, e.tobj, e.ts, r.normal OR e.normal
+      FROM reach r JOIN edges e ON e.fc = r.classid AND e.fo = r.objid
+                               AND (r.objsubid = 0 OR e.fs = r.objsubid)
+)
+SELECT o.type, o.identity, bool_and(r.normal)
+  FROM reach r, LATERAL pg_identify_object(r.classid, r.objid, r.objsubid) o
+ WHERE o.identity IS NOT NULL AND coalesce(o.schema, '') <> 'pg_toast'
+   AND o.type NOT IN ('default value', 'toast table', 'toast table column')
+   AND NOT (o.type = 'rule' AND o.name = '_RETURN')
+   AND NOT (r.classid = 'pg_type'::regclass AND EXISTS (
+         SELECT 1 FROM pg_type t WHERE t.oid = r.objid
+            AND (t.typcategory = 'A' OR (t.typrelid <> 0 AND t.typtype = 'c'
+                 AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) <> 'c'))))
+   AND NOT (r.classid = 'pg_trigger'::regclass AND EXISTS (
+         SELECT 1 FROM pg_trigger t WHERE t.oid = r.objid AND t.tgisinternal))
+   AND NOT (r.classid = 'pg_constraint'::regclass AND EXISTS (
+         SELECT 1 FROM pg_constraint k WHERE k.oid = r.objid AND k.contype = 'n'))
+ GROUP BY o.type, o.identity
+"""
+
+
+def reach(conn: psycopg.Connection[Any], addresses: Collection[Address]) -> list[Reached]:
+    """The objects at ``addresses`` and everything that goes when they are dropped (through
+    ``pg_depend``), each once; an object is :attr:`Reached.needs_cascade` when every way to it
+    passes a normal dependency."""
+    if not addresses:
+        return []
+    listed = list(addresses)
+    rows = conn.execute(
+        _REACH,
+        (
+            [a.classid for a in listed],
+            [a.objid for a in listed],
+            [a.objsubid for a in listed],
+        ),
+        prepare=True,
+    ).fetchall()
+    return sorted(
+        (Reached(ObjectKey(kind, identity), bool(normal)) for kind, identity, normal in rows),
+        key=lambda r: r.key,
+    )
+
+
+def identify(conn: psycopg.Connection[Any], address: Address) -> ObjectKey | None:
+    """The name PostgreSQL gives the object at ``address``."""
+    row = conn.execute(
+        "SELECT type, identity FROM pg_identify_object(%s, %s, %s)",
+        (address.classid, address.objid, address.objsubid),
+    ).fetchone()
+    return ObjectKey(str(row[0]), str(row[1])) if row and row[1] else None
+
+
+@dataclass(frozen=True)
+class RelationSize:
+    """A relation's size as the planner's statistics know it (no lock taken)."""
+
+    relation: str
+    rows: int | None
+    """Estimated rows; None when the table was never vacuumed or analysed."""
+    bytes: int
+
+
+def relation_sizes(
+    conn: psycopg.Connection[Any], relations: Collection[str]
+) -> Mapping[str, RelationSize]:
+    """The size of each of ``relations`` (names as written) that exists, from ``pg_class``."""
+    rows = conn.execute(
+        """
+        SELECT t.name, CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END,
+               (c.relpages::bigint + coalesce(
+                    (SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                      WHERE x.indrelid = c.oid), 0)
+               ) * current_setting('block_size')::bigint
+          FROM unnest(%s::text[], %s::text[]) AS t(name, quoted)
+          JOIN pg_class c ON c.oid = to_regclass(t.quoted)
+        """,
+        (list(relations), [_quoted(conn, r) for r in relations]),
+    ).fetchall()
+    return {name: RelationSize(name, rows, int(size)) for name, rows, size in rows}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A session holding (or queued for) a lock on a relation."""
+
+    relation: str
+    mode: str
+    """As ``pg_locks.mode`` shows it (``AccessShareLock``)."""
+    granted: bool
+    session: Session
+
+
+def lock_holders(conn: psycopg.Connection[Any], relations: Collection[str]) -> list[Holder]:
+    """Other sessions' locks on ``relations`` (names as written), held or waited for."""
+    rows = conn.execute(
+        """
+        SELECT t.name, l.mode, l.granted, a.pid, a.usename, a.application_name, a.state, a.query,
+               a.xact_start, now() - coalesce(a.xact_start, a.query_start)
+          FROM unnest(%s::text[], %s::text[]) AS t(name, quoted)
+          JOIN pg_locks l ON l.relation = to_regclass(t.quoted) AND l.locktype = 'relation'
+          JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.pid <> pg_backend_pid()
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         ORDER BY a.xact_start NULLS LAST, a.pid
+        """,
+        (list(relations), [_quoted(conn, r) for r in relations]),
+    ).fetchall()
+    return [Holder(row[0], row[1], row[2], Session(*row[3:])) for row in rows]
