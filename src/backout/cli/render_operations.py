@@ -159,6 +159,8 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
         return "\n".join(out)
     verb = {"apply": "Applied", "rollback": "Rolled back", "baseline": "Baselined"}[plan.action]
     out.append(f"{verb} {', '.join(outcome.done)} on {plan.target.name}.")
+    for name, objects in plan.accepted_damage.items():
+        out.append(f"Damaged (accepted): {name} lost {', '.join(objects)}.")
     if outcome.schema_check:
         out.append(f"Schema check: {outcome.schema_check}.")
     out += [r.describe() for r in outcome.smoke]

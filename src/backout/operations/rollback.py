@@ -26,7 +26,7 @@ from backout.migrations.statements import Statement, referenced_tables
 from backout.migrations.versions import version_key
 from backout.operations.approval import Operator
 from backout.operations.dry_run import dry_run as dry_run_on
-from backout.operations.impact import describe, measure, refuse_damage
+from backout.operations.impact import measure, refuse_damage
 from backout.operations.operation import (
     Confirm,
     Context,
@@ -117,9 +117,6 @@ class _Rollback:
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
         migration, statements = plan.steps[0]
         before, later = recorded_schema(runner.conn, ctx.settings, migration)
-        if plan.blast is not None:
-            for line in describe(plan.blast):
-                ctx.report(line)
         step = rollback_step(ctx, migration, statements, "rollback")
         if plan.accepted_damage:
             details = {**step.audit.details, "accepted_damage": dict(plan.accepted_damage)}

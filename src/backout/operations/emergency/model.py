@@ -23,6 +23,7 @@ from backout.migrations.file import MigrationFile
 from backout.migrations.statements import Statement
 from backout.operations.backup import BackupPlan, Manifest, Progress
 from backout.operations.emergency.incident import Clock, Incident
+from backout.operations.impact import BlastRadius
 from backout.operations.operation import Context, Plan
 from backout.operations.smoke import SmokeResult
 
@@ -45,6 +46,8 @@ class Request:
     assume_applied: bool = False
     use_current_rollback: bool = False
     rehearse: bool = True
+    accept_damage: bool = False
+    """Go ahead although the rollback removes what other applied migrations created."""
     """Rehearse the documented rollback on a scratch database first (never blocks)."""
 
 
@@ -67,6 +70,8 @@ class Produced:
     earlier: Earlier | None = None
     """Resuming: the rollback an earlier run committed."""
     scratch_rehearsal: str | None = None
+    blast: BlastRadius | None = None
+    accepted_damage: dict[str, list[str]] | None = None
     dry_run_lines: tuple[str, ...] | None = None
     incident: Incident | None = None
     runner: Runner | None = None
@@ -165,6 +170,9 @@ class Result:
     """``--dry-run``: each statement's result on this database, rolled back."""
     scratch_rehearsal: str | None = None
     """Whether the documented rollback passed rehearsal on a scratch database."""
+    blast: BlastRadius | None = None
+    """What the rollback locks, removes and waits for, measured before it ran."""
+    accepted_damage: dict[str, list[str]] = field(default_factory=dict)
     schema_check: str | None = None
     """After the rollback: whether the schema is what it was before the migration."""
     smoke: list[SmokeResult] = field(default_factory=list)
@@ -196,6 +204,8 @@ def result_of(run: Run) -> Result:
         git=made.git,
         dry_run_lines=list(made.dry_run_lines or ()),
         scratch_rehearsal=made.scratch_rehearsal,
+        blast=made.blast,
+        accepted_damage=dict(made.accepted_damage or {}),
         schema_check=made.schema_check,
         smoke=list(made.smoke or ()),
         warnings=warnings + run.warnings,

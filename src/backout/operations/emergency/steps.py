@@ -27,9 +27,10 @@ from backout.migrations.statements import Statement
 from backout.operations.backup import Manifest, plan_backup, write_backup
 from backout.operations.backup.manifest import ManifestItem
 from backout.operations.dry_run import dry_run
-from backout.operations.emergency.incident import Completion, Opening, open_incident
+from backout.operations.emergency.incident import Completion, Incident, Opening, open_incident
 from backout.operations.emergency.model import Earlier, Produced, Run, Step
 from backout.operations.emergency.preflight import preflight
+from backout.operations.impact import measure, refuse_damage
 from backout.operations.operation import (
     Plan,
     approve_and_confirm,
@@ -115,6 +116,22 @@ def _refuse_not_applied(run: Run, table: str) -> None:
         )
 
 
+def measure_the_blast_radius(run: Run) -> Produced:
+    """What the rollback locks, removes and waits for, said before anything runs; refused
+    (exit 4) when it would fail on a dependency or, unless accepted, damage other migrations."""
+    if run.made.earlier is not None:
+        return Produced()
+    blast = measure(run.conn, run.ctx.settings, run.catalog, run.migration, run.statements)
+    accepted: dict[str, list[str]] = {}
+    if not run.request.dry_run:
+        accepted = refuse_damage(
+            blast, run.catalog, run.ctx.target, accepted=run.request.accept_damage
+        )
+    assert run.made.plan is not None  # shown with the plan when the operator confirms
+    plan = replace(run.made.plan, blast=blast, accepted_damage=accepted)
+    return Produced(plan=plan, blast=blast, accepted_damage=accepted)
+
+
 def rehearse(run: Run) -> Produced:
     """The documented rollback on a scratch database first; reported, never blocking."""
     if not run.request.rehearse or run.made.earlier is not None:
@@ -178,8 +195,29 @@ def open_the_incident(run: Run) -> Produced:
     if rehearsal is not None:
         incident.pm = replace(incident.pm, rehearsal=rehearsal)
         incident.note(run.now(), f"rehearsal on a scratch database: {rehearsal}")
+    _note_blast_radius(run, incident)
     run.ctx.report(f"incident {incident.pm.id} opened: {settings.relative(incident.path)}")
     return Produced(incident=incident)
+
+
+def _note_blast_radius(run: Run, incident: Incident) -> None:
+    """The blast radius, and any damage accepted, on the incident's timeline."""
+    blast = run.made.blast
+    if blast is None:
+        return
+    removed = sum(len(i.removes) for i in blast.impacts)
+    locks = sorted(
+        {f"{lock.mode.sql} on {lock.relation}" for i in blast.impacts for lock in i.locks}
+    )
+    incident.note(
+        run.now(),
+        f"blast radius: {removed} objects removed; locks {', '.join(locks) or 'none'}",
+    )
+    for name, objects in (run.made.accepted_damage or {}).items():
+        incident.note(
+            run.now(),
+            f"damage accepted (--accept-damage): {name} loses {', '.join(objects)}",
+        )
 
 
 def take_the_lock(run: Run) -> Produced:
@@ -316,6 +354,7 @@ def _audit_details(run: Run, at: datetime, recorded: tuple[str | None, int]) -> 
         "review_due": review_due(at, run.ctx.settings.clock_policy).isoformat(),
         "schema_before": recorded[0],
         "later_migrations": recorded[1],
+        "accepted_damage": run.made.accepted_damage or {},
     }
 
 
@@ -425,6 +464,7 @@ def log_the_decision(run: Run) -> Produced:
 
 DRY_RUN: tuple[Step, ...] = (
     Step("check it is safe", check_safe),
+    Step("measure the blast radius", measure_the_blast_radius),
     Step("rehearse on a scratch database", rehearse),
     Step("plan the backup", plan_the_backup),
     Step("dry run on the target", try_on_the_target),
@@ -433,6 +473,7 @@ DRY_RUN: tuple[Step, ...] = (
 
 ROLL_BACK: tuple[Step, ...] = (
     Step("check it is safe", check_safe),
+    Step("measure the blast radius", measure_the_blast_radius),
     Step("rehearse on a scratch database", rehearse),
     Step("pre-flight", check_ahead),
     Step("confirm", confirm),
