@@ -246,17 +246,20 @@ _COMMENTED_RELATIONS = frozenset(
     {"OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_INDEX", "OBJECT_SEQUENCE"}
     | {"OBJECT_FOREIGN_TABLE"}
 )
-_COMMENTED_ON_TABLE = frozenset({"OBJECT_COLUMN", "OBJECT_TABCONSTRAINT"}) | _ON_TABLE
+_COMMENTED_ON_TABLE = frozenset({"OBJECT_TABCONSTRAINT"}) | _ON_TABLE
 
 
 def _comment(node: Node) -> _Wanted:
-    """``COMMENT ON`` a relation or something on it: ``SHARE UPDATE EXCLUSIVE`` on it."""
+    """``COMMENT ON`` a relation or a column: ``SHARE UPDATE EXCLUSIVE`` on the relation; on a
+    constraint, trigger, rule or policy the lock is on that object, the table is only read."""
     objtype = node.get("objtype")
     parts = strings(unwrap(node.get("object") or {}).get("items", ()))
     if objtype in _COMMENTED_RELATIONS:
         return [(qualified(parts), SUE)]
-    if objtype in _COMMENTED_ON_TABLE:
+    if objtype == "OBJECT_COLUMN":
         return [(qualified(parts[:-1]), SUE)]
+    if objtype in _COMMENTED_ON_TABLE:
+        return [(qualified(parts[:-1]), LockMode.ACCESS_SHARE)]
     return ()
 
 
