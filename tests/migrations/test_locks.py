@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg.rows import TupleRow
 
 from backout.migrations.locks import LockMode, LockRequest, conflicts, lock_requests
 from backout.migrations.statements import split
@@ -286,7 +287,7 @@ def locks_database(postgres_server: pg.Server, template_database: str) -> Iterat
         yield url
 
 
-def strongest_held(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> dict[int, str]:
+def strongest_held(conn: psycopg.Connection[TupleRow], sql: str) -> dict[int, str]:
     """Run ``sql`` in a transaction; the strongest mode this session then holds per relation."""
     conn.execute(sql.encode())
     held: dict[int, str] = {}

@@ -49,6 +49,8 @@ class ObjectKind(StrEnum):
     """PostgreSQL calls a domain a ``type``, as it does an enum: ``DOMAIN`` is ``TYPE``."""
     SCHEMA = "schema"
     FOREIGN_TABLE = "foreign table"
+    FOREIGN_TABLE_COLUMN = "foreign table column"
+    """A column of a foreign table (``CREATE FOREIGN TABLE``, ``ALTER FOREIGN TABLE``)."""
     EXTENSION = "extension"
     RULE = "rule"
     POLICY = "policy"
@@ -82,6 +84,7 @@ class Removal:
 _ON_TABLE = frozenset({ObjectKind.CONSTRAINT, ObjectKind.TRIGGER, ObjectKind.RULE})
 _ON_TABLE |= {ObjectKind.POLICY}
 _GLOBAL = frozenset({ObjectKind.SCHEMA, ObjectKind.EXTENSION})
+_COLUMNS = frozenset({ObjectKind.COLUMN, ObjectKind.FOREIGN_TABLE_COLUMN})
 
 
 def identity(obj: ObjectName, schema: str = "public") -> tuple[str, str]:
@@ -97,7 +100,7 @@ def identity(obj: ObjectName, schema: str = "public") -> tuple[str, str]:
         return obj.kind.value, name
     if obj.kind in _ON_TABLE:
         return obj.kind.value, f"{name} on {_in_schema(obj.table or '?', schema)}"
-    if obj.kind is ObjectKind.COLUMN:
+    if obj.kind in _COLUMNS:
         return obj.kind.value, f"{_in_schema(obj.table or '?', schema)}.{name}"
     name = _in_schema(obj.name, schema)
     if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE) and obj.arguments is not None:
@@ -168,14 +171,14 @@ def _dropped(kind: ObjectKind, obj: Node) -> ObjectName:
 
 def _dropped_arguments(kind: ObjectKind, body: Node) -> str:
     if "objfuncargs" in body:
-        return _arguments(kind, body["objfuncargs"])
+        return _arguments(body["objfuncargs"])
     return ", ".join(_type_name(unwrap(arg)) for arg in body.get("objargs", ()))
 
 
 def _dropped_from_table(node: Node) -> Iterator[Removal]:
     """``ALTER TABLE t DROP COLUMN c, DROP CONSTRAINT n``: each subcommand's object."""
     table = relation(node["relation"])
-    kinds = {"AT_DropColumn": ObjectKind.COLUMN, "AT_DropConstraint": ObjectKind.CONSTRAINT}
+    kinds = {"AT_DropColumn": _column_kind(node), "AT_DropConstraint": ObjectKind.CONSTRAINT}
     for cmd in map(unwrap, node.get("cmds", ())):
         kind = kinds.get(str(cmd.get("subtype")))
         if kind is not None:
@@ -227,10 +230,20 @@ def _created(kind: str, node: Node) -> Iterator[ObjectName]:
         yield from _created_table(node, ObjectKind.TABLE)
     elif kind == "CreateForeignTableStmt":
         yield from _created_table(node["base"], ObjectKind.FOREIGN_TABLE)
-    elif kind == "AlterTableStmt" and node.get("objtype") in ("OBJECT_TABLE", None):
+    elif kind == "AlterTableStmt" and node.get("objtype") in _ALTERED_TABLES:
         yield from _added_to_table(node)
     else:
         yield from _created_other(kind, node)
+
+
+_ALTERED_TABLES = frozenset({"OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"})
+
+
+def _column_kind(node: Node) -> ObjectKind:
+    """``ALTER FOREIGN TABLE``'s columns are foreign table columns; ``ALTER TABLE``'s are not
+    (even on a foreign table: the parse tree cannot tell)."""
+    foreign = node.get("objtype") == "OBJECT_FOREIGN_TABLE"
+    return ObjectKind.FOREIGN_TABLE_COLUMN if foreign else ObjectKind.COLUMN
 
 
 def _created_other(kind: str, node: Node) -> Iterator[ObjectName]:
@@ -247,7 +260,7 @@ def _created_other(kind: str, node: Node) -> Iterator[ObjectName]:
     elif kind == "CreateFunctionStmt":
         object_kind = ObjectKind.PROCEDURE if node.get("is_procedure") else ObjectKind.FUNCTION
         name = qualified(strings(node["funcname"]))
-        arguments = _arguments(object_kind, node.get("parameters", ()))
+        arguments = _arguments(node.get("parameters", ()))
         yield ObjectName(object_kind, name, arguments=arguments)
     elif kind == "CreateSchemaStmt":
         name = node.get("schemaname") or node.get("authrole", {}).get("rolename")
@@ -265,10 +278,12 @@ def _index(name: str, table: str) -> ObjectName:
 def _created_table(node: Node, kind: ObjectKind) -> Iterator[ObjectName]:
     table = relation(node["relation"])
     yield ObjectName(kind, table)
+    foreign = kind is ObjectKind.FOREIGN_TABLE
+    column_kind = ObjectKind.FOREIGN_TABLE_COLUMN if foreign else ObjectKind.COLUMN
     for element in node.get("tableElts", ()):
         element_type, body = next(iter(element.items()))
         if element_type == "ColumnDef":
-            yield from _column(body, table)
+            yield from _column(body, table, column_kind)
         elif element_type == "Constraint":
             yield from _constraint(body, table)
 
@@ -278,13 +293,13 @@ def _added_to_table(node: Node) -> Iterator[ObjectName]:
     for cmd in map(unwrap, node.get("cmds", ())):
         definition = cmd.get("def") or {}
         if cmd.get("subtype") == "AT_AddColumn" and "ColumnDef" in definition:
-            yield from _column(definition["ColumnDef"], table)
+            yield from _column(definition["ColumnDef"], table, _column_kind(node))
         elif cmd.get("subtype") == "AT_AddConstraint" and "Constraint" in definition:
             yield from _constraint(definition["Constraint"], table)
 
 
-def _column(column: Node, table: str) -> Iterator[ObjectName]:
-    yield ObjectName(ObjectKind.COLUMN, quote_ident(str(column["colname"])), table=table)
+def _column(column: Node, table: str, kind: ObjectKind) -> Iterator[ObjectName]:
+    yield ObjectName(kind, quote_ident(str(column["colname"])), table=table)
     for constraint in column.get("constraints", ()):
         yield from _constraint(unwrap(constraint), table)
 
@@ -344,14 +359,13 @@ _INPUT_MODES = frozenset({"FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INO
 _INPUT_MODES |= {"FUNC_PARAM_VARIADIC"}
 
 
-def _arguments(kind: ObjectKind, parameters: Iterable[Node]) -> str:
-    """The types of the arguments that identify a function: its inputs (a procedure's
-    ``OUT`` arguments too, as PostgreSQL 14 and later count them)."""
-    modes = _INPUT_MODES | ({"FUNC_PARAM_OUT"} if kind is ObjectKind.PROCEDURE else set())
+def _arguments(parameters: Iterable[Node]) -> str:
+    """The types of the arguments that identify a function in ``pg_identify_object()``: its
+    inputs (a procedure's ``OUT`` arguments are not printed, though ``DROP`` may name them)."""
     return ", ".join(
         _type_name(parameter["argType"])
         for parameter in map(unwrap, parameters)
-        if parameter.get("mode", "FUNC_PARAM_DEFAULT") in modes
+        if parameter.get("mode", "FUNC_PARAM_DEFAULT") in _INPUT_MODES
     )
 
 
