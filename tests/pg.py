@@ -11,8 +11,8 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import Mapping
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -198,3 +198,19 @@ def _is_url(url: str) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+@contextmanager
+def scratch_database(server_url: str, name: str, *, template: str, setup: str) -> Iterator[str]:
+    """A database for a module's tests, built once from ``setup`` (committed), dropped after.
+
+    Tests that share it run their statements in a transaction and roll it back.
+    """
+    create_database(server_url, name, template=template)
+    try:
+        url = with_database(server_url, name)
+        with connect(url) as conn:
+            conn.execute(setup.encode())
+        yield url
+    finally:
+        drop_database(server_url, name)
