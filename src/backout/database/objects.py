@@ -26,6 +26,7 @@ from psycopg import sql
 
 from backout.database.lock import Session
 from backout.migrations.objects import ObjectKind, ObjectName
+from backout.migrations.parse_tree import split_qualified
 
 OBJECTS_TABLE = "backout_objects"
 """Which migration created which object: ``(history_table, version, type, identity)``."""
@@ -204,7 +205,7 @@ def resolve(conn: psycopg.Connection[Any], obj: ObjectName) -> Address | None:
     """Where ``obj`` is in the catalog, as PostgreSQL's own ``pg_get_object_address()`` finds
     it (the search path applies to an unqualified name); None when it does not exist."""
     if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE) and obj.arguments is None:
-        row = conn.execute("SELECT to_regproc(%s)::oid", (_quoted(conn, obj.name),)).fetchone()
+        row = conn.execute("SELECT to_regproc(%s)::oid", (obj.name,)).fetchone()
         oid = row[0] if row else None
         return Address(_class_oid(conn, "pg_proc"), int(oid), 0) if oid else None
     names, args = _address_parts(obj)
@@ -221,19 +222,15 @@ def resolve(conn: psycopg.Connection[Any], obj: ObjectName) -> Address | None:
 
 def _address_parts(obj: ObjectName) -> tuple[list[str], list[str]]:
     """``pg_get_object_address``'s name and argument arrays for ``obj``."""
-    name = obj.name.split(".")
+    name = list(split_qualified(obj.name))
     if obj.kind in (ObjectKind.TYPE, ObjectKind.DOMAIN):
         return [obj.name], []
     if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE):
         args = [a.strip() for a in (obj.arguments or "").split(",") if a.strip()]
         return name, args
     if obj.table is not None:
-        return [*obj.table.split("."), obj.name], []
+        return [*split_qualified(obj.table), *split_qualified(obj.name)], []
     return name, []
-
-
-def _quoted(conn: psycopg.Connection[Any], dotted: str) -> str:
-    return ".".join(sql.Identifier(part).as_string(conn) for part in dotted.split("."))
 
 
 def _class_oid(conn: psycopg.Connection[Any], catalog: str) -> int:
@@ -326,10 +323,10 @@ def relation_sizes(
                     (SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
                       WHERE x.indrelid = c.oid), 0)
                ) * current_setting('block_size')::bigint
-          FROM unnest(%s::text[], %s::text[]) AS t(name, quoted)
-          JOIN pg_class c ON c.oid = to_regclass(t.quoted)
+          FROM unnest(%s::text[]) AS t(name)
+          JOIN pg_class c ON c.oid = to_regclass(t.name)
         """,
-        (list(relations), [_quoted(conn, r) for r in relations]),
+        (list(relations),),
     ).fetchall()
     return {name: RelationSize(name, rows, int(size)) for name, rows, size in rows}
 
@@ -351,13 +348,13 @@ def lock_holders(conn: psycopg.Connection[Any], relations: Collection[str]) -> l
         """
         SELECT t.name, l.mode, l.granted, a.pid, a.usename, a.application_name, a.state, a.query,
                a.xact_start, now() - coalesce(a.xact_start, a.query_start)
-          FROM unnest(%s::text[], %s::text[]) AS t(name, quoted)
-          JOIN pg_locks l ON l.relation = to_regclass(t.quoted) AND l.locktype = 'relation'
+          FROM unnest(%s::text[]) AS t(name)
+          JOIN pg_locks l ON l.relation = to_regclass(t.name) AND l.locktype = 'relation'
           JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.pid <> pg_backend_pid()
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
          ORDER BY a.xact_start NULLS LAST, a.pid
         """,
-        (list(relations), [_quoted(conn, r) for r in relations]),
+        (list(relations),),
     ).fetchall()
     return [Holder(row[0], row[1], row[2], Session(*row[3:])) for row in rows]
