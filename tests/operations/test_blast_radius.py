@@ -17,8 +17,9 @@ from backout.migrations.catalog import project_catalog
 from backout.operations.apply import apply
 from backout.operations.impact import BlastRadius, measure
 from backout.operations.rollback import rollback
+from backout.operations.status import status
 from tests.linked_project import LATER_OBJECTS, linked
-from tests.sample_project import FAST, ME, rows
+from tests.sample_project import FAST, ME, rows, write
 
 
 def _applied(project: Path, target: Target) -> Settings:
@@ -145,3 +146,39 @@ def test_sessions_holding_a_conflicting_lock_are_named(
     assert blocker.mode == "AccessShareLock"
     assert blocker.granted
     assert blocker.session.state == "idle in transaction"
+
+
+def test_after_accepted_damage_status_shows_the_later_migration_damaged_naming_its_losses(
+    project: Path, target: Target
+) -> None:
+    settings = _applied(linked(project, cascade=True), target)
+    rollback(settings, target, ME, "001", options=FAST, accept_damage=True)
+    by_name = {s.name: s for s in status(settings, target)}
+    damaged = by_name["003_link_orders_to_events"]
+    assert damaged.state.value == "damaged"
+    assert {f"{kind} {identity}" for kind, identity in LATER_OBJECTS} <= set(damaged.lost)
+    assert "function public.events_touch()" not in damaged.lost  # still there
+    assert by_name["002_create_orders"].state.value == "applied"
+
+
+def test_an_object_dropped_by_hand_marks_its_migration_damaged(
+    project: Path, target: Target, conn: psycopg.Connection[Any]
+) -> None:
+    settings = _applied(linked(project, cascade=True), target)
+    conn.execute("DROP VIEW event_counts")
+    damaged = {s.name: s.lost for s in status(settings, target) if s.state.value == "damaged"}
+    assert damaged == {"003_link_orders_to_events": ("view public.event_counts",)}
+
+
+def test_what_a_later_migration_removes_on_purpose_is_no_damage(
+    project: Path, target: Target
+) -> None:
+    linked(project, cascade=True)
+    write(
+        project,
+        "004_drop_event_note.sql",
+        "ALTER TABLE events DROP COLUMN note;",
+        "ALTER TABLE events ADD COLUMN note TEXT;",
+    )
+    settings = _applied(project, target)
+    assert {s.state.value for s in status(settings, target)} == {"applied"}

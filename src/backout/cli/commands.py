@@ -12,7 +12,8 @@ from backout.cli.lazy import Lazy
 COMMANDS: dict[str, Lazy] = {
     "status": Lazy(
         "backout.cli.database:status",
-        "Each migration's state: applied, pending, modified, missing or rolled back. Read-only.",
+        "Each migration's state: applied, pending, modified, missing, damaged or rolled back.\n"
+        "Read-only.",
     ),
     "apply": Lazy(
         "backout.cli.database:apply",

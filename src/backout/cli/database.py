@@ -47,18 +47,22 @@ def status(
     *,
     connection: Connection,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 3 when anything is pending, modified or missing.")
+        bool,
+        typer.Option(
+            "--check", help="Exit 3 when anything is pending, modified, missing or damaged."
+        ),
     ] = False,
     json_output: JsonFlag = False,
 ) -> int:
-    """Each migration's state: applied, pending, modified, missing or rolled back. Read-only."""
+    """Each migration's state: applied, pending, modified, missing, damaged or rolled back.
+    Read-only."""
     settings = state(ctx).settings
     states = status_operation.status(settings, target_of(ctx, connection))
     if json_output:
         typer.echo(render.to_json(render_operations.status_json(states, settings.relative)))
     else:
         typer.echo(render_operations.status_text(states, settings.relative))
-    problems = {"pending", "modified", "missing"}
+    problems = {"pending", "modified", "missing", "damaged"}
     return ExitCode.PROBLEMS if check and any(s.state in problems for s in states) else ExitCode.OK
 
 

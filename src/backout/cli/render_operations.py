@@ -24,6 +24,7 @@ def status_json(states: Sequence[MigrationStatus], display: Display) -> dict[str
                 "folder": display(s.folder),
                 "history_table": s.history_table,
                 "state": s.state.value,
+                "lost": list(s.lost),
                 "applied_at": s.applied.applied_at.isoformat() if s.applied else None,
                 "applied_by": s.applied.applied_by if s.applied else None,
                 "checksum": s.checksum,
@@ -85,6 +86,8 @@ def _applied_detail(s: MigrationStatus) -> str:
             return f"applied {when}; the file changed since (checksum differs)"
         if s.state is State.MISSING:
             return f"applied {when}; the file is no longer on disk"
+        if s.state is State.DAMAGED:
+            return f"applied {when}; lost {', '.join(s.lost)}"
         return when
     if s.rolled_back is not None:
         why = f": {s.rolled_back.reason}" if s.rolled_back.reason else ""

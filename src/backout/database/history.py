@@ -313,6 +313,24 @@ def last_rollbacks(
     }
 
 
+def accepted_damage(conn: psycopg.Connection[Any], audit_table: str) -> dict[str, set[str]]:
+    """Per migration name: the objects rollbacks of other migrations were allowed to remove
+    from it (``--accept-damage``), as ``"<type> <identity>"``."""
+    if not table_exists(conn, audit_table):
+        return {}
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT details->'accepted_damage' FROM {} WHERE outcome = 'success'"
+            " AND details ? 'accepted_damage' ORDER BY id"
+        ).format(_ident(audit_table))
+    ).fetchall()
+    found: dict[str, set[str]] = {}
+    for (damage,) in rows:
+        for name, objects in (damage or {}).items():
+            found.setdefault(name, set()).update(objects)
+    return found
+
+
 def journal_done(
     conn: psycopg.Connection[Any], key: tuple[str, str, str, str]
 ) -> dict[int, int | None]:

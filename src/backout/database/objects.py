@@ -17,7 +17,7 @@ on the catalog and takes no lock on the application's tables.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,8 @@ from backout.migrations.objects import ObjectKind, ObjectName
 from backout.migrations.parse_tree import split_qualified
 
 OBJECTS_TABLE = "backout_objects"
-"""Which migration created which object: ``(history_table, version, type, identity)``."""
+"""Which migration created (or removed) which object: ``(history_table, version, type,
+identity, removed)``."""
 
 
 @dataclass(frozen=True, order=True)
@@ -149,6 +150,7 @@ def ensure_objects(conn: psycopg.Connection[Any]) -> None:
               version TEXT NOT NULL,
               type TEXT NOT NULL,
               identity TEXT NOT NULL,
+              removed BOOLEAN NOT NULL DEFAULT false,
               PRIMARY KEY (history_table, version, type, identity)
             )
             """
@@ -156,19 +158,25 @@ def ensure_objects(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def record_created(
-    conn: psycopg.Connection[Any], history_table: str, version: str, keys: Iterable[ObjectKey]
+def record_changes(
+    conn: psycopg.Connection[Any],
+    history_table: str,
+    version: str,
+    before: frozenset[ObjectKey],
+    after: frozenset[ObjectKey],
 ) -> None:
-    """Record ``keys`` as created by migration ``version`` of ``history_table`` (replacing
-    what an earlier application of it recorded)."""
+    """Record what migration ``version`` of ``history_table`` created and removed (the
+    difference between the snapshots around it), replacing an earlier application's record."""
     forget(conn, history_table, version)
-    rows = [(history_table, version, k.type, k.identity) for k in sorted(set(keys))]
+    rows = [(history_table, version, k.type, k.identity, False) for k in sorted(after - before)]
+    rows += [(history_table, version, k.type, k.identity, True) for k in sorted(before - after)]
     if not rows:
         return
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(
-                "INSERT INTO {} (history_table, version, type, identity) VALUES (%s, %s, %s, %s)"
+                "INSERT INTO {} (history_table, version, type, identity, removed)"
+                " VALUES (%s, %s, %s, %s, %s)"
             ).format(sql.Identifier(OBJECTS_TABLE)),
             rows,
         )
@@ -186,19 +194,32 @@ def forget(conn: psycopg.Connection[Any], history_table: str, version: str) -> N
     )
 
 
-def recorded(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], frozenset[ObjectKey]]:
-    """What each migration created, by ``(history_table, version)``; empty without the table."""
+@dataclass(frozen=True)
+class Changes:
+    """What one applied migration created and removed, as recorded when it was applied."""
+
+    created: frozenset[ObjectKey] = frozenset()
+    removed: frozenset[ObjectKey] = frozenset()
+
+
+def recorded(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], Changes]:
+    """What each migration changed, by ``(history_table, version)``; empty without the table."""
     if not _exists(conn, OBJECTS_TABLE):
         return {}
     rows = conn.execute(
-        sql.SQL("SELECT history_table, version, type, identity FROM {}").format(
+        sql.SQL("SELECT history_table, version, type, identity, removed FROM {}").format(
             sql.Identifier(OBJECTS_TABLE)
         )
     ).fetchall()
-    found: dict[tuple[str, str], set[ObjectKey]] = {}
-    for table, version, kind, identity in rows:
-        found.setdefault((table, version), set()).add(ObjectKey(kind, identity))
-    return {where: frozenset(keys) for where, keys in found.items()}
+    created: dict[tuple[str, str], set[ObjectKey]] = {}
+    removed: dict[tuple[str, str], set[ObjectKey]] = {}
+    for table, version, kind, identity, gone in rows:
+        (removed if gone else created).setdefault((table, version), set())
+        (removed if gone else created)[(table, version)].add(ObjectKey(kind, identity))
+    return {
+        where: Changes(frozenset(created.get(where, ())), frozenset(removed.get(where, ())))
+        for where in created.keys() | removed.keys()
+    }
 
 
 def resolve(conn: psycopg.Connection[Any], obj: ObjectName) -> Address | None:

@@ -19,7 +19,7 @@ import psycopg
 from backout.config import Settings
 from backout.database.connection import Target
 from backout.database.history import Applied, record_applied
-from backout.database.objects import ObjectKey, record_created, snapshot
+from backout.database.objects import ObjectKey, record_changes, snapshot
 from backout.database.runner import Reporter, Runner, RunOptions, Step
 from backout.errors import RefusedError
 from backout.migrations.catalog import Catalog, Entry, executable_catalog
@@ -185,8 +185,8 @@ def apply_step(
         )
         record_applied(conn, table, applied)
         if objects_before is not None:
-            created = snapshot(conn, own_tables(ctx.settings)) - objects_before
-            record_created(conn, table, version, created)
+            after = snapshot(conn, own_tables(ctx.settings))
+            record_changes(conn, table, version, objects_before, after)
 
     return Step(
         migration=migration.name,

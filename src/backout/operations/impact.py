@@ -141,11 +141,10 @@ def creators(
         for entry in catalog.in_folder(folder):
             if entry.version is None or entry.version not in history:
                 continue
-            keys = made.get((table, entry.version))
-            if keys is None:
-                keys = _parsed(entry)
-            for key in keys:
-                found.setdefault(key, entry.name)
+            changes = made.get((table, entry.version))
+            keys = _parsed(entry) if changes is None else changes.created
+            for key in keys:  # applied in order: the last to create an object made it
+                found[key] = entry.name
     return found
 
 

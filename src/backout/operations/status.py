@@ -16,11 +16,19 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target, connect
-from backout.database.history import Applied, RolledBack, last_rollbacks, read_history
+from backout.database.history import (
+    Applied,
+    RolledBack,
+    accepted_damage,
+    last_rollbacks,
+    read_history,
+)
+from backout.database.objects import Changes, ObjectKey, recorded, snapshot
 from backout.git import Commit, file_history
 from backout.migrations.catalog import Catalog, project_catalog
 from backout.migrations.file import MigrationFile
 from backout.migrations.versions import version_key
+from backout.operations.verify import own_tables
 
 
 class State(StrEnum):
@@ -32,6 +40,9 @@ class State(StrEnum):
     """Applied, but the file is no longer on disk."""
     ROLLED_BACK = "rolled_back"
     """Not applied now, and its last recorded action was a rollback."""
+    DAMAGED = "damaged"
+    """Applied, but objects it created are gone and no later migration removed them (a
+    rollback of another migration took them along, or someone dropped them)."""
     SUPERSEDED = "superseded"
     """Rolled back, and an applied migration says in its ``Supersedes:`` header that it
     replaces it (the fix-forward): ``apply`` leaves it alone."""
@@ -54,6 +65,8 @@ class MigrationStatus:
     """For a modified migration: the commits that changed its file since it was applied."""
     shares_version: tuple[str, ...] = ()
     """The other files of its folder with the same version (commands that run SQL refuse)."""
+    lost: tuple[str, ...] = ()
+    """For a damaged migration: the objects it created that are gone (``"<type> <identity>"``)."""
 
 
 @dataclass(frozen=True)
@@ -176,4 +189,41 @@ def read_states(
                 rolled_back=last_rollbacks(conn, settings.audit_table, table),
             )
         )
-    return compute_status(histories)
+    states = compute_status(histories)
+    current = snapshot(conn, own_tables(settings))
+    accepted = accepted_damage(conn, settings.audit_table)
+    return mark_damaged(states, recorded(conn), current, accepted)
+
+
+def mark_damaged(
+    states: Sequence[MigrationStatus],
+    changes: Mapping[tuple[str, str], Changes],
+    current: frozenset[ObjectKey],
+    accepted: Mapping[str, set[str]],
+) -> list[MigrationStatus]:
+    """``states``, the applied migrations that lost objects they created marked ``damaged``:
+    objects recorded as created when applied (or accepted as removed by a rollback) that are
+    gone now, unless an applied migration removed them."""
+    applied = [s for s in states if s.state is State.APPLIED]
+    removed = {k for s in applied for k in _changes(changes, s).removed}
+    present = {k.describe() for k in current}
+    result = []
+    for s in states:
+        lost = set() if s.state is not State.APPLIED else _lost(s, changes, current, removed)
+        lost |= {o for o in accepted.get(s.name, ()) if o not in present and s in applied}
+        result.append(replace(s, state=State.DAMAGED, lost=tuple(sorted(lost))) if lost else s)
+    return result
+
+
+def _changes(changes: Mapping[tuple[str, str], Changes], s: MigrationStatus) -> Changes:
+    return changes.get((s.history_table, s.version)) or Changes()
+
+
+def _lost(
+    s: MigrationStatus,
+    changes: Mapping[tuple[str, str], Changes],
+    current: frozenset[ObjectKey],
+    removed: set[ObjectKey],
+) -> set[str]:
+    gone = _changes(changes, s).created - current
+    return {k.describe() for k in gone if k not in removed and not any(r.owns(k) for r in removed)}
