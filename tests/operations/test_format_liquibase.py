@@ -149,7 +149,8 @@ def test_a_multi_line_rollback_runs_its_statements_in_order(
 ) -> None:
     url = applied.url
 
-    rollback(settings, applied, ME, "tomas:create-ledger")
+    # the later changesets' column and index go with the table: accepted
+    rollback(settings, applied, ME, "tomas:create-ledger", accept_damage=True)
 
     assert not {"ledger_entries", "ledger_entries_account", "ledger_entries_amount"} & relations(
         url
