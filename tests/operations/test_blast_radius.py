@@ -17,6 +17,7 @@ from backout.migrations.catalog import project_catalog
 from backout.operations.apply import apply
 from backout.operations.impact import BlastRadius, measure
 from backout.operations.rollback import rollback
+from backout.operations.staging_check import staging_check
 from backout.operations.status import status
 from tests.linked_project import LATER_OBJECTS, linked
 from tests.sample_project import FAST, ME, rows, write
@@ -182,3 +183,15 @@ def test_what_a_later_migration_removes_on_purpose_is_no_damage(
     )
     settings = _applied(project, target)
     assert {s.state.value for s in status(settings, target)} == {"applied"}
+
+
+def test_the_staging_check_fails_while_a_migration_is_damaged(
+    project: Path, target: Target
+) -> None:
+    settings = _applied(linked(project, cascade=True), target)
+    rollback(settings, target, ME, "001", options=FAST, accept_damage=True)
+    checklist = staging_check(settings, target, "002")
+    (item,) = [i for i in checklist.items if i.what == "no applied migration is damaged"]
+    assert item.status == "failed"
+    assert "003_link_orders_to_events lost" in item.evidence
+    assert checklist.failed

@@ -257,12 +257,19 @@ def refuse_damage(
 
 
 def describe(blast: BlastRadius) -> list[str]:
-    """The report, one line per fact, for the screen and the incident's timeline."""
+    """The report, one line per fact, for the screen and the incident's timeline. What a drop
+    takes along of the rolled-back migration's own objects is counted, not listed (``--json``
+    lists it)."""
     lines = [f"blast radius of rolling back {blast.migration}:"]
     for impact in blast.impacts:
         lines.append(f"  line {impact.line}: {impact.sql}")
         lines += [f"    locks {lock.describe()}" for lock in impact.locks]
-        lines += [f"    removes {r.describe(blast.migration)}" for r in impact.removes]
+        own = [r for r in impact.removes if r.taken_along and r.created_by == blast.migration]
+        shown = [r for r in impact.removes if r not in own]
+        lines += [f"    removes {r.describe(blast.migration)}" for r in shown]
+        if own:
+            kinds = ", ".join(sorted({r.key.type for r in own}))
+            lines.append(f"    and {len(own)} of its own objects that go with them ({kinds})")
         lines += [f"    waits behind {_holder(h)}" for h in impact.blockers]
         if impact.failure:
             lines.append(f"    WOULD FAIL: {impact.failure}")

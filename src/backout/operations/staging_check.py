@@ -24,9 +24,10 @@ from backout.config import KeyQuery, Settings
 from backout.database.connection import Target, connect
 from backout.database.fingerprint import Change
 from backout.database.history import read_history
-from backout.migrations.catalog import project_catalog
+from backout.migrations.catalog import Catalog, project_catalog
 from backout.migrations.file import MigrationFile
 from backout.operations.rehearsal import rehearse
+from backout.operations.status import State, read_states
 
 TICKED = "ok"
 FAILED = "failed"
@@ -69,6 +70,7 @@ def staging_check(settings: Settings, target: Target, reference: str, cwd: Any =
     created = verdict.created if verdict else ()
     with connect(target.url, autocommit=True) as conn:
         checklist.items.append(_applied(conn, settings, migration))
+        checklist.items.append(_undamaged(conn, settings, catalog))
         for change in created:
             if change.change == "removed":
                 continue
@@ -104,6 +106,16 @@ def _applied(conn: psycopg.Connection[Any], settings: Settings, m: MigrationFile
         TICKED,
         f"{applied.applied_at:%Y-%m-%d %H:%M} UTC by {applied.applied_by or '?'}",
     )
+
+
+def _undamaged(conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog) -> Item:
+    """No applied migration lost objects it created (a rollback with --accept-damage, or a
+    drop by hand)."""
+    damaged = [s for s in read_states(settings, catalog, conn) if s.state is State.DAMAGED]
+    if not damaged:
+        return Item("no applied migration is damaged", TICKED)
+    evidence = "; ".join(f"{s.name} lost {', '.join(s.lost)}" for s in damaged)
+    return Item("no applied migration is damaged", FAILED, evidence)
 
 
 def _index(conn: psycopg.Connection[Any], change: Change) -> Item:
