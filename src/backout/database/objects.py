@@ -45,7 +45,8 @@ class ObjectKey:
 
     def owns(self, other: ObjectKey) -> bool:
         """Whether ``other`` is part of this relation (a column of a removed table goes with it)."""
-        return other.type == ObjectKind.COLUMN and other.identity.startswith(f"{self.identity}.")
+        columns = (ObjectKind.COLUMN, ObjectKind.FOREIGN_TABLE_COLUMN)
+        return other.type in columns and other.identity.startswith(f"{self.identity}.")
 
 
 @dataclass(frozen=True)
@@ -222,36 +223,56 @@ def recorded(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], Changes]:
     }
 
 
+_ON_RELATION = {
+    ObjectKind.COLUMN: ("pg_class", "SELECT attrelid, attnum::int FROM pg_attribute"
+                        " WHERE attrelid = to_regclass(%s) AND attname = %s AND NOT attisdropped"),
+    ObjectKind.CONSTRAINT: ("pg_constraint", "SELECT oid, 0 FROM pg_constraint"
+                            " WHERE conrelid = to_regclass(%s) AND conname = %s"),
+    ObjectKind.TRIGGER: ("pg_trigger", "SELECT oid, 0 FROM pg_trigger"
+                         " WHERE tgrelid = to_regclass(%s) AND tgname = %s"),
+    ObjectKind.RULE: ("pg_rewrite", "SELECT oid, 0 FROM pg_rewrite"
+                      " WHERE ev_class = to_regclass(%s) AND rulename = %s"),
+    ObjectKind.POLICY: ("pg_policy", "SELECT oid, 0 FROM pg_policy"
+                        " WHERE polrelid = to_regclass(%s) AND polname = %s"),
+}  # fmt: skip
+_ON_RELATION[ObjectKind.FOREIGN_TABLE_COLUMN] = _ON_RELATION[ObjectKind.COLUMN]
+"""Objects that live on a relation: found by the relation and their own (unquoted) name."""
+
+_BY_NAME = {
+    ObjectKind.FUNCTION: ("pg_proc", "SELECT to_regproc(%s)::oid, 0"),
+    ObjectKind.PROCEDURE: ("pg_proc", "SELECT to_regproc(%s)::oid, 0"),
+    ObjectKind.TYPE: ("pg_type", "SELECT to_regtype(%s)::oid, 0"),
+    ObjectKind.SCHEMA: ("pg_namespace", "SELECT to_regnamespace(%s)::oid, 0"),
+    ObjectKind.EXTENSION: ("pg_extension", "SELECT oid, 0 FROM pg_extension WHERE extname = %s"),
+}
+"""Objects found by their name alone (any other kind is a relation: ``to_regclass``)."""
+
+
 def resolve(conn: psycopg.Connection[Any], obj: ObjectName) -> Address | None:
-    """Where ``obj`` is in the catalog, as PostgreSQL's own ``pg_get_object_address()`` finds
-    it (the search path applies to an unqualified name); None when it does not exist."""
-    if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE) and obj.arguments is None:
-        row = conn.execute("SELECT to_regproc(%s)::oid", (obj.name,)).fetchone()
-        oid = row[0] if row else None
-        return Address(_class_oid(conn, "pg_proc"), int(oid), 0) if oid else None
-    names, args = _address_parts(obj)
-    try:
-        with conn.transaction():
-            row = conn.execute(
-                "SELECT classid::int, objid::int, objsubid FROM pg_get_object_address(%s, %s, %s)",
-                (str(obj.kind), names, args),
-            ).fetchone()
-    except psycopg.Error:
+    """Where ``obj`` is in the catalog (the search path applies to an unqualified name); None
+    when it does not exist. Reads the catalog only: no lock is taken, so a table locked by
+    another session never makes this wait."""
+    catalog, query, params = _lookup(obj)
+    row = conn.execute(query, params).fetchone()
+    if row is None or row[0] is None:
         return None
-    return Address(*row) if row and row[1] else None
+    return Address(_class_oid(conn, catalog), int(row[0]), int(row[1]))
 
 
-def _address_parts(obj: ObjectName) -> tuple[list[str], list[str]]:
-    """``pg_get_object_address``'s name and argument arrays for ``obj``."""
-    name = list(split_qualified(obj.name))
-    if obj.kind in (ObjectKind.TYPE, ObjectKind.DOMAIN):
-        return [obj.name], []
-    if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE):
-        args = [a.strip() for a in (obj.arguments or "").split(",") if a.strip()]
-        return name, args
-    if obj.table is not None:
-        return [*split_qualified(obj.table), *split_qualified(obj.name)], []
-    return name, []
+def _lookup(obj: ObjectName) -> tuple[str, str, tuple[str, ...]]:
+    """The catalog, query and parameters that find ``obj``."""
+    if obj.kind in _ON_RELATION and obj.table is not None:
+        catalog, query = _ON_RELATION[obj.kind]
+        return catalog, query, (obj.table, split_qualified(obj.name)[-1])
+    if obj.kind in (ObjectKind.FUNCTION, ObjectKind.PROCEDURE) and obj.arguments is not None:
+        return "pg_proc", "SELECT to_regprocedure(%s)::oid, 0", (f"{obj.name}({obj.arguments})",)
+    if obj.kind is ObjectKind.EXTENSION:
+        catalog, query = _BY_NAME[obj.kind]
+        return catalog, query, (split_qualified(obj.name)[-1],)
+    if obj.kind in _BY_NAME:
+        catalog, query = _BY_NAME[obj.kind]
+        return catalog, query, (obj.name,)
+    return "pg_class", "SELECT to_regclass(%s)::oid, 0", (obj.name,)
 
 
 def _class_oid(conn: psycopg.Connection[Any], catalog: str) -> int:
