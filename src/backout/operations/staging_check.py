@@ -111,7 +111,9 @@ def _applied(conn: psycopg.Connection[Any], settings: Settings, m: MigrationFile
 def _undamaged(conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog) -> Item:
     """No applied migration lost objects it created (a rollback with --accept-damage, or a
     drop by hand)."""
-    damaged = [s for s in read_states(settings, catalog, conn) if s.state is State.DAMAGED]
+    damaged = [
+        s for s in read_states(settings, catalog, conn, damage=True) if s.state is State.DAMAGED
+    ]
     if not damaged:
         return Item("no applied migration is damaged", TICKED)
     evidence = "; ".join(f"{s.name} lost {', '.join(s.lost)}" for s in damaged)

@@ -164,7 +164,7 @@ def status(settings: Settings, target: Target) -> list[MigrationStatus]:
     """
     catalog = project_catalog(settings)
     with connect(target.url, autocommit=True) as conn:
-        states = read_states(settings, catalog, conn)
+        states = read_states(settings, catalog, conn, damage=True)
     return [
         replace(s, changes=tuple(file_history(s.path, s.applied.applied_at)))
         if s.state is State.MODIFIED and s.path and s.applied
@@ -174,9 +174,11 @@ def status(settings: Settings, target: Target) -> list[MigrationStatus]:
 
 
 def read_states(
-    settings: Settings, catalog: Catalog, conn: psycopg.Connection[Any]
+    settings: Settings, catalog: Catalog, conn: psycopg.Connection[Any], *, damage: bool = False
 ) -> list[MigrationStatus]:
-    """Every migration's state, from the catalog's files and each folder's history table."""
+    """Every migration's state, from the catalog's files and each folder's history table;
+    with ``damage``, applied migrations whose objects are gone are ``damaged`` (this reads the
+    whole catalog: ``apply`` does without)."""
     histories = []
     for folder in catalog.folders:
         table = settings.history_table(folder)
@@ -190,6 +192,8 @@ def read_states(
             )
         )
     states = compute_status(histories)
+    if not damage:
+        return states
     current = snapshot(conn, own_tables(settings))
     accepted = accepted_damage(conn, settings.audit_table)
     return mark_damaged(states, recorded(conn), current, accepted)
