@@ -195,3 +195,19 @@ def test_the_staging_check_fails_while_a_migration_is_damaged(
     assert item.status == "failed"
     assert "003_link_orders_to_events lost" in item.evidence
     assert checklist.failed
+
+
+def test_what_a_rollback_removes_of_an_earlier_migration_is_shown_not_refused(
+    project: Path, target: Target, conn: psycopg.Connection[Any]
+) -> None:
+    linked(project, cascade=True)
+    write(project, "004_index_kind.sql", "CREATE INDEX events_kind ON events (kind);",
+          "DROP INDEX events_kind;\nALTER TABLE events DROP COLUMN kind CASCADE;")  # fmt: skip
+    settings = _applied(project, target)
+    blast = _blast_radius(settings, conn, "004")
+    assert blast.damage() == {}
+    assert "table column public.events.kind" in [
+        k.describe() for k in blast.earlier_losses()["001_create_events"]
+    ]
+    rollback(settings, target, ME, "004", options=FAST)
+    assert rows(conn, "SELECT count(*) FROM schema_migrations") == [(3,)]

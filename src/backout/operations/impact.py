@@ -12,8 +12,9 @@ that would remove what other applied migrations created, or fail on a dependency
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -91,14 +92,24 @@ class BlastRadius:
 
     migration: str
     impacts: tuple[Impact, ...]
+    later: frozenset[str] = frozenset()
+    """The applied migrations that were applied after this one (in any folder)."""
 
     def damage(self) -> dict[str, tuple[ObjectKey, ...]]:
-        """Other migrations' objects the rollback removes, by migration."""
+        """Later migrations' objects the rollback removes, by migration."""
+        return self._removed_from(lambda name: name in self.later)
+
+    def earlier_losses(self) -> dict[str, tuple[ObjectKey, ...]]:
+        """Objects of migrations applied before this one that the rollback removes (its own
+        SQL reaches back: shown, not refused)."""
+        return self._removed_from(lambda name: name != self.migration and name not in self.later)
+
+    def _removed_from(self, chosen: Callable[[str], bool]) -> dict[str, tuple[ObjectKey, ...]]:
         found: dict[str, list[ObjectKey]] = {}
         for impact in self.impacts:
             for removed in impact.removes:
                 made = removed.created_by
-                if made is not None and made != self.migration:
+                if made is not None and chosen(made):
                     found.setdefault(made, []).append(removed.key)
         return {name: tuple(keys) for name, keys in found.items()}
 
@@ -111,6 +122,9 @@ class BlastRadius:
             "migration": self.migration,
             "statements": [_impact_json(i) for i in self.impacts],
             "damage": {m: [k.describe() for k in keys] for m, keys in self.damage().items()},
+            "earlier_losses": {
+                m: [k.describe() for k in keys] for m, keys in self.earlier_losses().items()
+            },
         }
 
 
@@ -125,7 +139,25 @@ def measure(
     made = creators(conn, settings, catalog, migration)
     gone: set[ObjectKey] = set()
     impacts = tuple(_impact(conn, s, made, gone) for s in statements)
-    return BlastRadius(migration.name, impacts)
+    return BlastRadius(migration.name, impacts, applied_after(conn, settings, catalog, migration))
+
+
+def applied_after(
+    conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog, migration: MigrationFile
+) -> frozenset[str]:
+    """The applied migrations, in every folder, applied after ``migration`` (all of them when
+    it has no history row: ``--assume-applied``)."""
+    applied: list[tuple[datetime, int, str]] = []
+    order = {e.name: i for i, e in enumerate(catalog.entries)}
+    for folder in catalog.folders:
+        history = read_history(conn, settings.history_table(folder))
+        applied += [(a.applied_at, order.get(a.name, -1), a.name) for a in history.values()]
+    mine = next((row for row in applied if row[2] == migration.name), None)
+    return frozenset(
+        name
+        for at, index, name in applied
+        if name != migration.name and (mine is None or (at, index) > mine[:2])
+    )
 
 
 def creators(
@@ -275,6 +307,11 @@ def describe(blast: BlastRadius) -> list[str]:
             lines.append(f"    WOULD FAIL: {impact.failure}")
     for name, keys in blast.damage().items():
         lines.append(f"  damages {name}: {', '.join(k.describe() for k in keys)}")
+    for name, keys in blast.earlier_losses().items():
+        lines.append(
+            f"  also removes what {name} (applied before it) created: "
+            f"{', '.join(k.describe() for k in keys)}"
+        )
     return lines
 
 
