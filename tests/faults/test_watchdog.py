@@ -26,6 +26,7 @@ from backout.database.waits import RunOptions, Waits, bounded
 from tests.faults.activity import PATIENCE, POLL, NeverReached, backend, no_backout_sessions
 from tests.faults.activity import running as started
 from tests.faults.lock_waits import PRIORITY, applied_project, one_error_line, rows
+from tests.runner import run
 
 ROLLBACK = ("rollback", "006", "--yes", "--lock-timeout", "10m")
 EMERGENCY = ("emergency", "006", "--reason", "claims stalled", "--yes", "--no-git",
@@ -49,10 +50,10 @@ def holder(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 class Application:
-    """``count`` sessions, each running ``SELECT count(*) FROM jobs`` in a thread of its own."""
+    """``count`` sessions, each running ``sql`` (a plain SELECT, say) in a thread of its own."""
 
-    def __init__(self, url: str, count: int) -> None:
-        self.url, self.count = url, count
+    def __init__(self, url: str, count: int, sql: str) -> None:
+        self.url, self.count, self.sql = url, count, sql
         self.failures: list[BaseException] = []
         self.threads = [threading.Thread(target=self._select) for _ in range(count)]
 
@@ -60,7 +61,7 @@ class Application:
         try:
             with psycopg.connect(self.url, autocommit=True, application_name="app") as conn:
                 conn.execute("SET statement_timeout = '20s'")  # a stall fails, never hangs
-                conn.execute("SELECT count(*) FROM jobs")
+                conn.execute(self.sql)
         except psycopg.Error as exc:
             self.failures.append(exc)
 
@@ -92,9 +93,11 @@ class Application:
 
 
 @contextmanager
-def application(url: str, count: int) -> Iterator[Application]:
+def application(
+    url: str, count: int, sql: str = "SELECT count(*) FROM jobs"
+) -> Iterator[Application]:
     """The application's SELECTs, started now (behind backout's queued request)."""
-    app = Application(url, count)
+    app = Application(url, count, sql)
     for thread in app.threads:
         thread.start()
     try:
@@ -157,16 +160,15 @@ def test_six_sessions_queued_behind_backout_make_it_give_up_then_it_commits_once
         _, stderr = process.communicate(timeout=PATIENCE)
 
     assert process.returncode == 0, stderr
-    assert f"006_add_jobs_priority: {GAVE_UP}, blocked by pid {holder.info.backend_pid}" in (
-        stderr
-    )
+    blocker = holder.info.backend_pid
+    assert f"006_add_jobs_priority: {GAVE_UP}, blocked by pid {blocker}" in stderr
     assert "retry 1/5 in " in stderr
     rolled_back(database_url)
     if command is EMERGENCY:
         (postmortem,) = (project / "ops/postmortems").glob("INC-*.md")
         timeline = postmortem.read_text()
         assert GAVE_UP in timeline
-        assert f"blocked by pid {holder.info.backend_pid}" in timeline
+        assert f"blocked by pid {blocker}" in timeline
 
 
 @pytest.mark.parametrize(
@@ -194,6 +196,43 @@ def test_no_give_up_under_the_limit_or_with_the_watchdog_off(
     assert "queued behind" not in stderr
     assert "retry" not in stderr
     rolled_back(database_url)
+
+
+CONCURRENT = """\
+-- Migration: 007_markets_slug_index.sql
+-- Purpose: p
+-- Phase: 1
+-- Checklist: c
+
+CREATE INDEX CONCURRENTLY idx_markets_slug ON markets (slug);
+
+-- ROLLBACK
+--   DROP INDEX CONCURRENTLY IF EXISTS idx_markets_slug;
+"""
+
+
+def test_a_statement_that_cannot_run_in_a_transaction_is_never_given_up_half_way(
+    project: Path, database_url: str
+) -> None:
+    (project / "migrations/007_markets_slug_index.sql").write_text(CONCURRENT)
+    assert run("apply", "--yes").exit_code == 0
+    with psycopg.connect(database_url, application_name="vacuum") as holder:
+        holder.execute("LOCK TABLE markets IN SHARE UPDATE EXCLUSIVE MODE")
+        with started(("rollback", "007", "--yes", "--lock-timeout", "10m"), project) as process:
+            waiting = backend(database_url, "wait_event_type = 'Lock'")
+            with application(database_url, 6, "ANALYZE markets") as app:  # queued behind it
+                watch_looked(database_url, since=app.all_queued())
+
+                assert app.waiting() == 6
+                assert backend(database_url, "wait_event_type = 'Lock'") == waiting
+                holder.commit()
+                assert app.finished()
+            _, stderr = process.communicate(timeout=PATIENCE)
+
+    assert process.returncode == 0, stderr
+    assert "queued behind" not in stderr
+    assert rows(database_url, "SELECT to_regclass('idx_markets_slug')") == [(None,)]
+    assert ("007",) not in rows(database_url, "SELECT version FROM schema_migrations")
 
 
 def test_when_the_retries_run_out_it_exits_5_saying_the_queue_was_the_reason(
