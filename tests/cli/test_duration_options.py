@@ -1,6 +1,6 @@
-"""``--lock-wait``, ``--lock-timeout``, ``--statement-timeout`` and ``--lock-retries``: a limit
-of 0 (which PostgreSQL reads as "no limit") or beyond the most backout allows is a usage error
-(exit 2) in one line naming the option, before anything is changed."""
+"""``--lock-wait``, ``--lock-timeout``, ``--statement-timeout``, ``--lock-retries`` and
+``--max-queued``: a limit of 0 (which PostgreSQL reads as "no limit") or beyond the most backout
+allows is a usage error (exit 2) in one line naming the option, before anything is changed."""
 
 from __future__ import annotations
 
@@ -64,11 +64,15 @@ def test_a_limit_of_zero_or_beyond_the_maximum_is_a_usage_error_and_changes_noth
     assert not (project / "ops").exists()  # no incident was opened
 
 
-def test_absurd_lock_retries_are_a_usage_error(project: Path) -> None:
-    result = run("rollback", "006", "--yes", "--lock-retries", "100000")
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--lock-retries", "100000"), ("--max-queued", "-1"), ("--max-queued", "100000")],
+)
+def test_absurd_counts_are_a_usage_error(project: Path, option: str, value: str) -> None:
+    result = run("rollback", "006", "--yes", option, value)
 
     assert result.exit_code == ExitCode.USAGE
-    assert "--lock-retries" in result.stderr
+    assert option in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def test_the_groups_fields_take_the_place_of_the_parameter() -> None:
 
     assert list(parameters) == [
         "ctx", "database_url", "env", "lock_wait", "lock_timeout", "lock_retries",
-        "statement_timeout", "json_output",
+        "max_queued", "statement_timeout", "json_output",
     ]  # fmt: skip
     assert parameters["lock_wait"].default == "30s"
 
@@ -44,11 +44,12 @@ def test_the_command_receives_the_groups_built() -> None:
         lock_wait="1s",
         lock_timeout="2s",
         lock_retries=0,
+        max_queued=3,
         statement_timeout=None,
         json_output=True,
     )
 
-    assert got == (Connection("postgresql:///x", None), Limits("1s", "2s", 0, None), True)
+    assert got == (Connection("postgresql:///x", None), Limits("1s", "2s", 0, 3, None), True)
 
 
 def test_typer_shows_each_option_in_place_with_its_help() -> None:
@@ -57,7 +58,7 @@ def test_typer_shows_each_option_in_place_with_its_help() -> None:
     options = {p.name: p for p in command.params}
     assert list(options) == [
         "database_url", "env", "lock_wait", "lock_timeout", "lock_retries",
-        "statement_timeout", "json_output",
+        "max_queued", "statement_timeout", "json_output",
     ]  # fmt: skip
     assert options["lock_retries"].opts == ["--lock-retries"]
     assert getattr(options["env"], "help", None) == "A configured environment: its URL and rules."
@@ -78,7 +79,7 @@ def test_a_field_without_a_default_is_a_required_option() -> None:
 
     assert parameters["reason"].default is inspect.Parameter.empty
     assert "statement_timeout" not in parameters
-    assert why(reason="r", lock_wait="30s", lock_timeout="5s", lock_retries=5) == (
+    assert why(reason="r", lock_wait="30s", lock_timeout="5s", lock_retries=5, max_queued=5) == (
         Needed("r"),
         Locks(),
     )

@@ -46,6 +46,7 @@ def run_options(locks: Locks) -> RunOptions:
             locks.lock_timeout, option="--lock-timeout", maximum=MAX_LOCK_WAIT
         ),
         lock_retries=locks.lock_retries,
+        max_queued=locks.max_queued,
         statement_timeout=None
         if statement is None
         else parse_limit(statement, option="--statement-timeout", maximum=MAX_STATEMENT_TIMEOUT),

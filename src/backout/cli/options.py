@@ -3,9 +3,9 @@
 A single option is an ``Annotated`` type (``json_output: JsonFlag = False``). Options that go
 together are a frozen dataclass of such fields: :class:`Connection` (``--database-url``,
 ``--env``), :class:`Locks` and :class:`Limits` (``--lock-wait``, ``--lock-timeout``,
-``--lock-retries``, ``--statement-timeout``). A command decorated with :func:`option_groups`
-takes the dataclass as one parameter; typer sees its fields as the command's own options, in
-that place, so ``--help`` lists them as if they were spelled out.
+``--lock-retries``, ``--max-queued``, ``--statement-timeout``). A command decorated with
+:func:`option_groups` takes the dataclass as one parameter; typer sees its fields as the
+command's own options, in that place, so ``--help`` lists them as if they were spelled out.
 
 Nothing here imports the core: :mod:`backout.cli.operation` turns these into a target and run
 options, for the commands that connect.
@@ -83,6 +83,17 @@ LockRetries = Annotated[
         "--lock-retries", min=0, max=MAX_LOCK_RETRIES, help="Retries after a lock timeout."
     ),
 ]
+MAX_QUEUED = 10_000
+MaxQueued = Annotated[
+    int,
+    typer.Option(
+        "--max-queued",
+        min=0,
+        max=MAX_QUEUED,
+        help="Stop waiting for a table lock, and retry later, when more sessions than this "
+        "are queued behind backout (0: never).",
+    ),
+]
 StatementTimeout = Annotated[
     str | None,
     typer.Option(
@@ -102,11 +113,13 @@ class Connection:
 
 @dataclass(frozen=True)
 class Locks:
-    """How long to wait for another backout run and for table locks, and how often to retry."""
+    """How long to wait for another backout run and for table locks, how often to retry, and
+    how many sessions may queue behind backout's lock request before it stops waiting."""
 
     lock_wait: LockWait = "30s"
     lock_timeout: LockTimeout = "5s"
     lock_retries: LockRetries = 5
+    max_queued: MaxQueued = 5
 
 
 @dataclass(frozen=True)

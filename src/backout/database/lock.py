@@ -8,14 +8,14 @@ with it: its open transaction is rolled back and its connection is gone. Each st
 inside its own transaction, that this session still holds the lock (:func:`guard_transaction`),
 and keeps it to the commit whatever its SQL does. Who blocks the session is seen from another,
 lock-less connection (:class:`BlockerWatch`, ``pg_blocking_pids``), so a lock timeout can name
-them.
+them; the same watch gives up a lock request that too many sessions queue behind (the watchdog).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -175,16 +175,60 @@ def blockers(conn: psycopg.Connection[Any], pid: int) -> list[Session]:
     return [Session(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class Queue:
+    """The sessions queued behind backout when the watchdog gave up its lock request."""
+
+    sessions: int
+    limit: int
+    blockers: tuple[Session, ...]
+    """Who blocked backout then."""
+
+
+# One statement, so that the check and the cancel see the same moment: backout's session is
+# cancelled only while it waits for a heavyweight lock (``wait_event_type = 'Lock'``) and more
+# than ``limit`` sessions wait behind it, for a lock it holds or one it asks for ahead of them
+# (``pg_blocking_pids`` names both). The lock may still be granted between the read and the
+# signal: the race is a few microseconds wide, and the statement it would cancel is then one
+# whose transaction rolls back and is retried like a lock timeout. Statements that cannot run
+# in a transaction are never watched this way (see Waits.retrying). Only waiting sessions are
+# asked for their blockers, so the count costs nothing while nobody waits.
+_GIVE_UP = """
+SELECT pg_cancel_backend(a.pid), queued.n
+  FROM pg_stat_activity a,
+       LATERAL (SELECT count(*) AS n FROM pg_stat_activity q
+                 WHERE q.wait_event_type = 'Lock' AND a.pid = ANY(pg_blocking_pids(q.pid))) queued
+ WHERE a.pid = %(pid)s AND a.wait_event_type = 'Lock' AND queued.n > %(limit)s
+"""
+
+
+def give_up_if_queued(
+    conn: psycopg.Connection[Any], pid: int, limit: int, blockers: Sequence[Session]
+) -> Queue | None:
+    """Cancel session ``pid`` (from ``conn``, another session) if it waits for a lock with more
+    than ``limit`` sessions queued behind it; the queue when it did."""
+    row = conn.execute(_GIVE_UP, {"pid": pid, "limit": limit}).fetchone()
+    if row is None or not row[0]:
+        return None
+    return Queue(int(row[1]), limit, tuple(blockers))
+
+
 class BlockerWatch:
     """Watches session ``pid`` from another connection (``source()``, asked for on the first
     look, so that nothing is opened for a wait that never happens) and remembers the last
-    blockers seen."""
+    blockers seen. With ``max_queued``, it also cancels the session's statement, once, when
+    more sessions than that queue behind its lock request (:func:`give_up_if_queued`)."""
 
-    def __init__(self, source: Callable[[], psycopg.Connection[Any]], pid: int) -> None:
+    def __init__(
+        self, source: Callable[[], psycopg.Connection[Any]], pid: int, *, max_queued: int = 0
+    ) -> None:
         self._source = source
         self._pid = pid
+        self._max_queued = max_queued
         self._stop = threading.Event()
+        self._looking = threading.Lock()
         self._seen: list[Session] = []
+        self._queue: Queue | None = None
         self._thread = threading.Thread(target=self._run, name="backout-blockers", daemon=True)
 
     def __enter__(self) -> BlockerWatch:
@@ -200,14 +244,27 @@ class BlockerWatch:
         seen, self._seen = self._seen, []
         return seen
 
+    def queue(self) -> Queue | None:
+        """The queue the watch gave up for, if it cancelled the session's statement. A look in
+        progress ends first: its cancel may reach the session before the look returns."""
+        with self._looking:
+            return self._queue
+
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
-            try:
-                found = blockers(self._source(), self._pid)
-            except (psycopg.Error, BackoutError):
-                return  # no watching connection: the failure will say less, nothing more
-            if found:
-                self._seen = found
+            with self._looking:
+                try:
+                    self._look()
+                except (psycopg.Error, BackoutError):
+                    return  # no watching connection: the failure will say less, nothing more
+
+    def _look(self) -> None:
+        conn = self._source()
+        found = blockers(conn, self._pid)
+        if found:
+            self._seen = found
+        if self._max_queued and self._queue is None:
+            self._queue = give_up_if_queued(conn, self._pid, self._max_queued, self._seen)
 
 
 def _shorten(query: str, limit: int = 80) -> str:

@@ -4,7 +4,8 @@ Steps run on the connection that holds the migration lock, and each first proves
 does (:func:`~backout.database.lock.guard_transaction`): when that session is terminated, the
 change ends with it. A transactional step runs every statement, the history change and the
 audit row in one transaction: all of it happens or none of it. A lock timeout (PostgreSQL gave
-up waiting for a table lock, ``lock_timeout``) is retried with exponential backoff and jitter,
+up waiting for a table lock, ``lock_timeout``), or a give-up because too many sessions queued
+behind backout's lock request (``max_queued``), is retried with exponential backoff and jitter,
 reporting the sessions in the way each time (:mod:`backout.database.waits`). A step holding a
 statement that cannot run in a transaction (``CREATE INDEX CONCURRENTLY``...) runs statement by
 statement, each recorded in the journal as it finishes, so a failure says exactly what ran and
@@ -24,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
-import psycopg.errors
 
 from backout.database.connection import DatabaseError, first_line, milliseconds, set_timeouts
 from backout.database.diagnostics import explained, next_step
@@ -143,13 +143,14 @@ class Runner:
         """Run ``step``; return how it ran, or raise once the failure is audited."""
         try:
             if step.transactional:
-                return self._retrying(step, lambda: self._in_transaction(step))
+                waits = self.waits
+                return self._retrying(step, lambda: self._in_transaction(step, waits), waits)
             return self._journaled(step)
         except LockLostError as exc:
             self._audit_failure(step, None, error=exc.message)
             raise
 
-    def _in_transaction(self, step: Step) -> Ran:
+    def _in_transaction(self, step: Step, waits: Waits) -> Ran:
         started = time.monotonic()
         current = step.statements[0] if step.statements else None
         try:
@@ -160,9 +161,9 @@ class Runner:
                         self._execute(current)
                 current = None
                 ran = self._finish(step, _ms_since(started))
-        except psycopg.errors.LockNotAvailable:
-            raise
         except psycopg.Error as exc:
+            if waits.gives_up(exc):
+                raise  # not the statement's failure: the whole attempt is retried
             self._audit_failure(step, exc, None, _ms_since(started))
             raise self._failed(step, current, exc, "nothing was changed") from None
         return ran
@@ -179,7 +180,11 @@ class Runner:
                 continue
             t0 = time.monotonic()
             try:
-                self._retrying(step, lambda s=statement: self._journaled_statement(step, s))  # type: ignore[misc]
+                self._retrying(
+                    step,
+                    lambda s=statement: self._journaled_statement(step, s),  # type: ignore[misc]
+                    watchdog=not statement.has(Flag.NON_TRANSACTIONAL),
+                )
             except psycopg.Error as exc:
                 self._audit_failure(step, exc, {"finished": sorted(done)}, _ms_since(started))
                 said = (
@@ -237,12 +242,24 @@ class Runner:
         rows = self.conn.execute(statement.sql).rowcount
         self.on_statement(statement, rows, _ms_since(started))
 
-    def _retrying(self, step: Step, attempt: Callable[[], T]) -> T:
-        return self.waits.retrying(
+    def _retrying(
+        self,
+        step: Step,
+        attempt: Callable[[], T],
+        waits: Waits | None = None,
+        *,
+        watchdog: bool = True,
+    ) -> T:
+        """``attempt`` retried after each give-up. ``watchdog``: whether it may be cancelled
+        when too many sessions queue behind it; never for a statement that cannot run in a
+        transaction (``CREATE INDEX CONCURRENTLY`` cancelled half-way leaves an invalid index
+        that its retry would trip over; its lock does not hold up reads and writes anyway)."""
+        return (waits or self.waits).retrying(
             self.conn,
             step.migration,
             attempt,
-            on_give_up=lambda exc, n: self._audit_failure(step, exc, {"attempts": n}),
+            on_give_up=lambda exc, blocked: self._audit_failure(step, exc, _given_up(blocked)),
+            watchdog=watchdog,
         )
 
     def _failed(
@@ -299,6 +316,15 @@ class Runner:
             write_audit(self.watch.connection(), self.audit_table, event)
         except (psycopg.Error, BackoutError):
             self.report("  (could not write the failure to the audit table)")
+
+
+def _given_up(blocked: BlockedError) -> dict[str, Any]:
+    """The audit details of a step given up: attempts, and the queue when it was the reason."""
+    details: dict[str, Any] = {"attempts": blocked.attempts}
+    if blocked.queue is not None:
+        details["queued"] = blocked.queue.sessions
+        details["max_queued"] = blocked.queue.limit
+    return details
 
 
 def _ms_since(started: float) -> int:

@@ -6,6 +6,11 @@ transaction) and, when it gave up waiting, runs it again after an exponential ba
 jitter, naming each time the sessions that were in the way; when the retries run out it raises
 :class:`BlockedError` (exit 5). The sessions in the way are seen from a :class:`Watch`: a second,
 lock-less connection to the same server, opened only when an attempt has to wait.
+
+A long ``lock_timeout`` alone would let backout's queued request stall the application: every
+session asking a conflicting lock after it queues behind it. So the watch is also a watchdog:
+when more than ``max_queued`` sessions are queued behind backout while it waits, it cancels the
+statement, and the attempt is given up and retried exactly like a lock timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
@@ -22,7 +27,7 @@ import psycopg.errors
 from psycopg.conninfo import make_conninfo
 
 from backout.database.connection import APPLICATION_NAME, DatabaseError, connect, set_timeouts
-from backout.database.lock import BlockerWatch, Session
+from backout.database.lock import BlockerWatch, Queue, Session
 from backout.errors import LockTimeoutError
 
 T = TypeVar("T")
@@ -46,18 +51,37 @@ class RunOptions:
     """Seconds each documented statement may run (never backout's own bookkeeping)."""
     backoff: float = 0.5
     """Seconds before the first retry; doubled each time, with jitter."""
+    max_queued: int = 5
+    """Give up an attempt when more sessions than this queue behind its lock request (0: never)."""
 
 
 class BlockedError(LockTimeoutError):
-    """Lock timeouts every time: other sessions kept the tables we need locked."""
+    """Given up every time (a lock timeout, or too many sessions queued behind the request):
+    other sessions kept the tables we need locked."""
 
-    def __init__(self, subject: str, blockers: Sequence[Session], attempts: int) -> None:
+    def __init__(
+        self,
+        subject: str,
+        blockers: Sequence[Session],
+        attempts: int,
+        queue: Queue | None = None,
+    ) -> None:
         who = "; ".join(b.describe() for b in blockers) or "sessions that had finished by then"
+        why = (
+            f"; the last time it gave up because {queue.sessions} sessions were queued behind"
+            f" its lock request (limit {queue.limit})"
+            if queue
+            else ""
+        )
         super().__init__(
-            f"{subject}: could not get its table locks in {attempts} attempts; blocked by {who}",
-            hint="nothing was changed; retry when they finish, or end them",
+            f"{subject}: could not get its table locks in {attempts} attempts{why}; "
+            f"blocked by {who}",
+            hint="nothing was changed; retry when they finish, or end them"
+            + ("; --max-queued sets how many sessions may queue behind it" if queue else ""),
         )
         self.blockers = tuple(blockers)
+        self.attempts = attempts
+        self.queue = queue
 
 
 class Watch:
@@ -116,6 +140,7 @@ class Waits:
     sleep: Callable[[float], None] = time.sleep
     watch: Watch | None = None
     """The connection blockers are seen from; None: one opened for each :meth:`retrying`."""
+    _look: BlockerWatch | None = field(default=None, init=False, repr=False, compare=False)
 
     def retrying(
         self,
@@ -123,26 +148,52 @@ class Waits:
         subject: str,
         attempt: Callable[[], T],
         *,
-        on_give_up: Callable[[psycopg.Error, int], None] = lambda *_: None,
+        on_give_up: Callable[[psycopg.Error, BlockedError], None] = lambda *_: None,
+        watchdog: bool = True,
     ) -> T:
-        """``attempt()``, run again after each lock timeout, at most ``lock_retries`` times.
+        """``attempt()``, run again after each give-up, at most ``lock_retries`` times.
 
-        ``conn`` is the connection ``attempt`` runs on; ``on_give_up`` is called with the last
-        error and the number of attempts before :class:`BlockedError` is raised."""
-        retries = self.options.lock_retries
+        An attempt is given up on a lock timeout and, unless ``watchdog`` is false, when more
+        than ``max_queued`` sessions queue behind it (the watch cancels its statement). Pass
+        ``watchdog=False`` for a statement that must not be cancelled half-way, one that runs
+        outside a transaction. An attempt that catches database errors itself lets those
+        through (:meth:`gives_up`). ``conn`` is the connection ``attempt`` runs on;
+        ``on_give_up`` is called with the last error and the :class:`BlockedError` that is
+        raised next, when the retries have run out."""
+        retries, limit = self.options.lock_retries, self.options.max_queued if watchdog else 0
         with self._watching(conn) as watch:
             for number in range(retries + 1):
-                with BlockerWatch(watch.connection, conn.info.backend_pid) as blockers:
-                    try:
+                look = BlockerWatch(watch.connection, conn.info.backend_pid, max_queued=limit)
+                try:
+                    with self._attempting(look):
                         return attempt()
-                    except psycopg.errors.LockNotAvailable as exc:
-                        error = exc
-                seen = blockers.take()
+                except psycopg.Error as exc:
+                    if not _gave_up(exc, look):
+                        raise
+                    error = exc
+                seen, queue = look.take(), look.queue()
                 if number == retries:
-                    on_give_up(error, number + 1)
-                    raise BlockedError(subject, seen, number + 1) from None
-                self._pause(subject, seen, number)
+                    blocked = BlockedError(
+                        subject, queue.blockers if queue else seen, number + 1, queue
+                    )
+                    on_give_up(error, blocked)
+                    raise blocked from None
+                self._pause(subject, seen, number, queue)
         raise AssertionError("unreachable")
+
+    def gives_up(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised inside the attempt running now, gives it up to be retried
+        (a lock timeout, or the watchdog's cancel) rather than being a failure of its own."""
+        return _gave_up(exc, self._look)
+
+    @contextmanager
+    def _attempting(self, look: BlockerWatch) -> Iterator[None]:
+        outer, self._look = self._look, look
+        try:
+            with look:
+                yield
+        finally:
+            self._look = outer
 
     @contextmanager
     def _watching(self, conn: psycopg.Connection[Any]) -> Iterator[Watch]:
@@ -152,14 +203,36 @@ class Waits:
         with Watch(conn) as watch:
             yield watch
 
-    def _pause(self, subject: str, blockers: Sequence[Session], number: int) -> None:
+    def _pause(
+        self, subject: str, blockers: Sequence[Session], number: int, queue: Queue | None
+    ) -> None:
         delay = min(self.options.backoff * 2**number * random.uniform(0.8, 1.2), MAX_BACKOFF)
+        if queue is not None:
+            blockers = queue.blockers
+            why = (
+                f"{queue.sessions} sessions queued behind backout's lock request "
+                f"(limit {queue.limit}): gave up the attempt"
+            )
+        else:
+            why = f"lock timeout ({self.options.lock_timeout:g} s)"
         who = "; ".join(b.describe() for b in blockers) or "a session that has finished"
         self.report(
-            f"  {subject}: lock timeout ({self.options.lock_timeout:g} s), blocked by "
-            f"{who}; retry {number + 1}/{self.options.lock_retries} in {delay:.1f} s"
+            f"  {subject}: {why}, blocked by {who}; "
+            f"retry {number + 1}/{self.options.lock_retries} in {delay:.1f} s"
         )
         self.sleep(delay)
+
+
+def _gave_up(exc: BaseException, look: BlockerWatch | None) -> bool:
+    """A lock timeout, or a cancel that ``look``'s watchdog sent (a cancel from anyone else,
+    ``statement_timeout`` included, is the statement's own failure)."""
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return True
+    return (
+        isinstance(exc, psycopg.errors.QueryCanceled)
+        and look is not None
+        and look.queue() is not None
+    )
 
 
 @contextmanager

@@ -3,8 +3,9 @@
 What ``rollback --dry-run`` and ``emergency --dry-run`` show: each statement's result on the
 real database, with nothing kept. (A *rehearsal* is different: it runs on a scratch database;
 see :mod:`backout.operations.rehearsal`.) Its waits are bounded like a real run's: each lock
-wait lasts at most ``lock_timeout`` and is retried, naming the sessions in the way, then the dry
-run gives up (exit 5), so it never queues for long in front of other sessions' plain reads.
+wait lasts at most ``lock_timeout`` (or until more than ``max_queued`` sessions queue behind it)
+and is retried, naming the sessions in the way, then the dry run gives up (exit 5), so it never
+queues for long in front of other sessions' plain reads.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-import psycopg.errors
 
 from backout.database.connection import DatabaseError, first_line
 from backout.database.diagnostics import explained, next_step
@@ -51,15 +51,15 @@ def _attempt(
 ) -> list[str]:
     """Every statement, in one transaction that is rolled back; a lock timeout ends it all."""
     with bounded(conn, waits.options, statements=True, force_rollback=True):
-        return [_try(conn, statement) for statement in statements]
+        return [_try(conn, statement, waits) for statement in statements]
 
 
-def _try(conn: psycopg.Connection[Any], statement: Statement) -> str:
+def _try(conn: psycopg.Connection[Any], statement: Statement, waits: Waits) -> str:
     try:
         with conn.transaction():  # a savepoint: a failure does not hide the rest
             conn.execute(statement.sql)
-    except psycopg.errors.LockNotAvailable:
-        raise  # not the statement's failure: the whole attempt is retried
     except psycopg.Error as exc:
+        if waits.gives_up(exc):
+            raise  # not the statement's failure: the whole attempt is retried
         return f"{FAILED}line {statement.line}: {explained(exc)}; next: {next_step(exc)}"
     return f"ok      line {statement.line}: {' '.join(statement.sql.split())}"
