@@ -283,3 +283,17 @@ def test_a_production_apply_is_rehearsed_on_what_the_target_has_plus_the_pending
         database_url,
         "SELECT details->>'rehearsal' FROM backout_audit_event WHERE action = 'approval'",
     ) == [("passed",)]
+
+
+def test_a_recorded_migration_that_does_not_replay_stops_the_rehearsal_named(
+    project: Path, settings: Settings, target: Target
+) -> None:
+    (project / TOTALS).write_text(migration("SELECT * FROM nope;", "SELECT 1;"))
+
+    with psycopg.connect(target.url, autocommit=True) as conn:
+        line = rehearse_quietly(settings, conn, parsed(settings, INVOICES))
+
+    assert line == (
+        "could not run: replaying the target's migrations: 002_create_invoice_totals: apply "
+        'failed at line 6: relation "nope" does not exist (SQLSTATE 42P01)'
+    )
