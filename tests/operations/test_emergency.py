@@ -107,7 +107,10 @@ def test_the_whole_procedure_on_a_sample_migration(
     text = result.postmortem.read_text()
     assert "ran line 32: ALTER TABLE jobs DROP COLUMN IF EXISTS priority" in text
     assert "backup done:" in text
-    assert front["rehearsal"].startswith("passed")
+    assert front["rehearsal"] == (
+        "applied 6 migrations from 1 folder as recorded on the target, then rolled back "
+        "006_add_jobs_priority: passed (and applying it again gave the same schema)"
+    )
     # the backup, outside git
     assert result.backup_folder == project / ".backout/backups" / result.incident_id
     assert (result.backup_folder / "manifest.json").is_file()

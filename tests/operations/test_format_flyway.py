@@ -172,6 +172,8 @@ def test_a_repeatable_migration_never_stops_the_rehearsal_of_a_rollback(
 
     result = procedure.emergency(settings, applied, ME, request)
 
-    assert result.scratch_rehearsal is not None
-    assert result.scratch_rehearsal.startswith("passed"), result.scratch_rehearsal
+    assert result.scratch_rehearsal == (
+        "applied 5 migrations from 1 folder as recorded on the target, then rolled back "
+        "V10__seed_first_customer: passed (and applying it again gave the same schema)"
+    )
     assert rows(database_url, "SELECT count(*) FROM customers") == [(0,)]

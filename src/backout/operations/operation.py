@@ -128,7 +128,8 @@ def perform(
         if dry_run or not plan.steps:
             return operation.preview(ctx, conn, plan)
         if operation.rehearsed:
-            operator = gate(ctx.settings, ctx.target, ctx.operator, plan.names, skip_rehearsal)
+            change = (plan.action, [m for m, _ in plan.steps])
+            operator = gate(ctx.settings, conn, ctx.target, ctx.operator, change, skip_rehearsal)
             ctx = replace(ctx, operator=operator)
         with guarded(ctx, conn, plan, lambda: operation.plan(conn)) as (plan, runner):
             outcome = operation.run(ctx, plan, runner)

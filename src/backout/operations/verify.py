@@ -4,7 +4,9 @@ rollback restores the schema.
 For each migration in order: fingerprint, apply, fingerprint, roll back, fingerprint (must
 equal the first), apply again (must equal the second). The database moves forward one
 migration at a time and is never rebuilt, so the cost is linear in the number of migrations.
-A rollback documented as irreversible is reported as such, not as a failure. The scratch
+A rollback documented as irreversible is reported as such, not as a failure.
+:func:`verify_rollback` rehearses one rollback on what a target has: the migrations its history
+records, replayed forward in order, then that one rolled back and applied again. The scratch
 database is the caller's: :mod:`backout.database.scratch` makes one.
 """
 
@@ -136,19 +138,77 @@ def _verify_one(
     except _StepFailed as exc:
         return Verdict(migration.name, FAILED, error=str(exc), schema_before=before.sha256), True
     applied = snapshot()
-    verdict, stop = _undo_and_redo(conn, migration, before, applied, snapshot)
+    verdict, stop = _undo_and_redo(
+        conn,
+        migration,
+        left=lambda: tuple(before.diff(snapshot())),
+        differs=lambda: tuple(applied.diff(snapshot())),
+    )
     created = tuple(before.diff(applied))
     return replace(verdict, schema_before=before.sha256, created=created), stop
+
+
+def replay(conn: psycopg.Connection[Any], entries: Sequence[Entry]) -> str | None:
+    """Apply ``entries`` in order, forward only, as the database that has them did; the first
+    failure (``<migration>: <what failed>``), or ``None``."""
+    for entry in entries:
+        try:
+            _run(conn, entry.read().statements, "apply")
+        except (BackoutError, _StepFailed) as exc:
+            return f"{entry.name}: {exc}"
+    return None
+
+
+def verify_rollback(
+    settings: Settings,
+    conn: psycopg.Connection[Any],
+    applied: Sequence[Entry],
+    entry: Entry,
+) -> Verdict:
+    """Apply ``applied`` in order on the scratch database ``conn`` (what a target has,
+    ``entry`` among them), then roll ``entry`` back and apply it again.
+
+    The rollback must restore what was there before ``entry`` was applied, except the objects
+    the migrations applied after it changed (theirs, not its); applying it again must give
+    back the schema from before the rollback. The whole schema is compared: one migration is
+    rolled back, so there is no per-migration cost to bound.
+    """
+    ignore = own_tables(settings)
+    started = time.perf_counter()
+
+    def snapshot() -> Fingerprint:
+        return fingerprint(conn, ignore_tables=ignore)
+
+    position = list(applied).index(entry)
+    failure = replay(conn, applied[:position])
+    before = snapshot()
+    failure = failure or replay(conn, [entry])
+    after = snapshot()
+    failure = failure or replay(conn, applied[position + 1 :])
+    if failure is not None:
+        return Verdict(entry.name, SKIPPED, error=f"replaying the target's migrations: {failure}")
+    whole = snapshot()
+    later = {(c.kind, c.name) for c in after.diff(whole)}
+    verdict, _ = _undo_and_redo(
+        conn,
+        entry.read(),
+        left=lambda: tuple(c for c in before.diff(snapshot()) if (c.kind, c.name) not in later),
+        differs=lambda: tuple(whole.diff(snapshot())),
+    )
+    elapsed = round((time.perf_counter() - started) * 1000)
+    created = tuple(before.diff(after))
+    return replace(verdict, ms=elapsed, schema_before=before.sha256, created=created)
 
 
 def _undo_and_redo(
     conn: psycopg.Connection[Any],
     migration: MigrationFile,
-    before: Fingerprint,
-    applied: Fingerprint,
-    snapshot: Callable[[], Fingerprint],
+    *,
+    left: Callable[[], tuple[Change, ...]],
+    differs: Callable[[], tuple[Change, ...]],
 ) -> tuple[Verdict, bool]:
-    """Roll back (must restore ``before``), apply again (must give ``applied`` again)."""
+    """Roll back, then apply again: ``left`` says what the rollback left (it must leave
+    nothing), ``differs`` how applying again differs from the first apply (it must not)."""
     name = migration.name
     if not migration.rollback.statements:
         if _documented_irreversible(migration):
@@ -158,13 +218,14 @@ def _undo_and_redo(
         _run(conn, migration.rollback.statements, "rollback")
     except _StepFailed as exc:  # its transaction rolled back: still applied, go on from there
         return Verdict(name, FAILED, error=str(exc)), False
-    left = tuple(before.diff(snapshot()))
+    left_behind = left()
     try:
         _run(conn, migration.statements, "apply again")
     except _StepFailed as exc:
-        return Verdict(name, FAILED, left, error=str(exc)), True
-    differs = tuple(applied.diff(snapshot()))
-    return Verdict(name, OK if not left and not differs else FAILED, left, differs), False
+        return Verdict(name, FAILED, left_behind, error=str(exc)), True
+    not_again = differs()
+    outcome = OK if not left_behind and not not_again else FAILED
+    return Verdict(name, outcome, left_behind, not_again), False
 
 
 def own_tables(settings: Settings) -> set[str]:

@@ -137,7 +137,7 @@ def rehearse(run: Run) -> Produced:
     if not run.request.rehearse or run.made.earlier is not None:
         return Produced()
     run.ctx.report("rehearsing the rollback on a scratch database ...")
-    outcome = rehearse_quietly(run.ctx.settings, run.migration.name)
+    outcome = rehearse_quietly(run.ctx.settings, run.conn, run.migration)
     if run.request.rollback_file is not None:
         outcome += " (the documented rollback, not --rollback-file)"
     run.ctx.report(f"rehearsal: {outcome}")
