@@ -301,9 +301,17 @@ def top_level(root: Path) -> Path | None:
 
 
 def commit_files_on_branch(
-    root: Path, files: Sequence[Path], branch: str, message: str
+    root: Path,
+    files: Sequence[Path],
+    branch: str,
+    message: str,
+    contents: Mapping[Path, str] | None = None,
+    *,
+    extend: bool = False,
 ) -> BranchCommit | None:
-    """Commit the current content of ``files`` on a new ``branch`` made from ``HEAD``.
+    """Commit the current content of ``files`` (or, for those in ``contents``, that text) on a
+    new ``branch`` made from ``HEAD``; with ``extend``, on top of ``branch`` when it exists
+    (an earlier run of the same incident made it), and nothing new when it holds them already.
 
     The branch holds ``HEAD``'s tree plus exactly these files: none of the engineer's staged or
     unstaged changes. ``None`` when ``root`` is in no repository (or git is missing). Raises
@@ -313,15 +321,26 @@ def commit_files_on_branch(
     top = top_level(root)
     if top is None:
         return None
-    parent = _parent_of_new_branch(top, branch)
     relative = [_inside(top, path) for path in files]
-    tree = _tree_of_head_with(top, parent, zip(files, relative, strict=True))
+    tip = _tip(top, branch) if extend else None
+    parent = tip or _parent_of_new_branch(top, branch)
+    tree = _tree_of_head_with(top, parent, zip(files, relative, strict=True), contents or {})
+    if tip is not None and tree == _run(top, "rev-parse", f"{tip}^{{tree}}").text.strip():
+        return BranchCommit(branch, tip, tuple(relative))
     commit = _run(
         top, "commit-tree", tree, "-p", parent, "-F", "-", stdin=message.encode()
     ).text.strip()
     ref = f"refs/heads/{branch}"
-    _run(top, "update-ref", "-m", f"backout: {message.splitlines()[0]}", ref, commit, "")
+    _run(top, "update-ref", "-m", f"backout: {message.splitlines()[0]}", ref, commit, tip or "")
     return BranchCommit(branch, commit, tuple(relative))
+
+
+def _tip(top: Path, branch: str) -> str | None:
+    """The commit at the tip of ``branch``; None when there is no such branch."""
+    found = _run(
+        top, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False
+    )
+    return found.text.strip() if found.returncode == 0 else None
 
 
 def _parent_of_new_branch(top: Path, branch: str) -> str:
@@ -343,18 +362,28 @@ def _parent_of_new_branch(top: Path, branch: str) -> str:
     return head.text.strip()
 
 
-def _tree_of_head_with(top: Path, parent: str, files: Iterable[tuple[Path, str]]) -> str:
-    """The id of a tree: ``parent``'s plus each file's content on disk at its name; built in a
-    temporary index inside the git folder, so the engineer's index is never read or written."""
+def _tree_of_head_with(
+    top: Path, parent: str, files: Iterable[tuple[Path, str]], contents: Mapping[Path, str]
+) -> str:
+    """The id of a tree: ``parent``'s plus each file's content (on disk, or in ``contents``) at
+    its name; built in a temporary index inside the git folder, so the engineer's index is
+    never read or written."""
     git_dir = Path(_run(top, "rev-parse", "--absolute-git-dir").text.strip())
     with tempfile.TemporaryDirectory(prefix="backout-index-", dir=git_dir) as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         _run(top, "read-tree", parent, env=env)
         for path, name in files:
-            blob = _run(top, "hash-object", "-w", "--", str(path.resolve())).text.strip()
+            blob = _blob(top, path, contents.get(path))
             mode = "100755" if os.access(path, os.X_OK) else "100644"
             _run(top, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{name}", env=env)
         return _run(top, "write-tree", env=env).text.strip()
+
+
+def _blob(top: Path, path: Path, text: str | None) -> str:
+    """Store ``path``'s content on disk, or ``text`` instead, as a blob; its id."""
+    if text is None:
+        return _run(top, "hash-object", "-w", "--", str(path.resolve())).text.strip()
+    return _run(top, "hash-object", "-w", "--stdin", stdin=text.encode()).text.strip()
 
 
 def commit_file(path: Path, message: str) -> str | None:

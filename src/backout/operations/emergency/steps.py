@@ -44,6 +44,7 @@ from backout.operations.rollback import recorded_schema, refuse_changed_rollback
 from backout.operations.verify import restoration
 from backout.postmortems.collection import unfinished_incident
 from backout.postmortems.deadlines import review_due
+from backout.postmortems.file import render_postmortem
 
 
 def check_safe(run: Run) -> Produced:
@@ -428,21 +429,28 @@ def complete_the_postmortem(run: Run) -> Produced:
 def record_in_git(run: Run) -> Produced:
     """The postmortem and the stub committed on ``incident/<id>``; the checkout left alone.
 
-    The last step: the postmortem is committed as it stays in the working tree, saying what is
-    still pending (nothing, unless a step failed), so the copies are identical and "Next:"
-    can say they may simply be removed before ``git switch incident/<id>``."""
+    The last step. The branch gets the postmortem as it will stay in the working tree (saying
+    what is still pending: nothing, unless a step failed), committed from memory while the copy
+    on disk still says "record in git" is pending: a run stopped in between leaves it pending,
+    and its re-run commits again on the same branch. Then the copies are identical and "Next:"
+    can say they may simply be removed before ``git switch``."""
     if run.request.no_git:
         return Produced()
     incident, stub = run.incident, run.made.fix_forward
-    incident.pending(tuple(run.left_undone))
+    final = replace(incident.pm, steps_pending=tuple(run.left_undone))
+    text = render_postmortem(final, incident.templates)
     branch = f"incident/{incident.pm.id}"
     message = f"{incident.pm.id}: postmortem draft and fix-forward stub for {run.migration.name}"
     files = [incident.path, *([stub] if stub is not None else [])]
     root = run.ctx.settings.root
     try:
-        commit = git.commit_files_on_branch(root, files, branch, message)
+        commit = git.commit_files_on_branch(
+            root, files, branch, message, {incident.path: text}, extend=incident.continued
+        )
     except git.GitError as exc:  # the rollback is done: say so, never undo it for git
+        incident.pending(final.steps_pending)
         return Produced(warning=f"not committed on {branch}: {exc}")
+    incident.pending(final.steps_pending)
     if commit is None:
         return Produced(
             warning="not a git repository: the postmortem and the stub are not committed"
