@@ -92,12 +92,13 @@ class BlastRadius:
 
     migration: str
     impacts: tuple[Impact, ...]
-    later: frozenset[str] = frozenset()
-    """The applied migrations that were applied after this one (in any folder)."""
+    later: tuple[str, ...] = ()
+    """The migrations applied after this one (in any folder), in the order applied."""
 
     def damage(self) -> dict[str, tuple[ObjectKey, ...]]:
-        """Later migrations' objects the rollback removes, by migration."""
-        return self._removed_from(lambda name: name in self.later)
+        """Later migrations' objects the rollback removes, by migration, newest first."""
+        found = self._removed_from(lambda name: name in self.later)
+        return {name: found[name] for name in reversed(self.later) if name in found}
 
     def earlier_losses(self) -> dict[str, tuple[ObjectKey, ...]]:
         """Objects of migrations applied before this one that the rollback removes (its own
@@ -144,20 +145,17 @@ def measure(
 
 def applied_after(
     conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog, migration: MigrationFile
-) -> frozenset[str]:
+) -> tuple[str, ...]:
     """The applied migrations, in every folder, applied after ``migration`` (all of them when
-    it has no history row: ``--assume-applied``)."""
+    it has no history row: ``--assume-applied``), in the order applied."""
     applied: list[tuple[datetime, int, str]] = []
     order = {e.name: i for i, e in enumerate(catalog.entries)}
     for folder in catalog.folders:
         history = read_history(conn, settings.history_table(folder))
         applied += [(a.applied_at, order.get(a.name, -1), a.name) for a in history.values()]
-    mine = next((row for row in applied if row[2] == migration.name), None)
-    return frozenset(
-        name
-        for at, index, name in applied
-        if name != migration.name and (mine is None or (at, index) > mine[:2])
-    )
+    mine = next((row[:2] for row in applied if row[2] == migration.name), None)
+    later = (row for row in sorted(applied) if mine is None or row[:2] > mine)
+    return tuple(name for _, _, name in later if name != migration.name)
 
 
 def creators(
@@ -260,17 +258,14 @@ def _dependency_failure(
     return f"cannot drop {what} because other objects depend on it: {who}"
 
 
-def refuse_damage(
-    blast: BlastRadius, catalog: Catalog, target: Target, *, accepted: bool
-) -> dict[str, list[str]]:
+def refuse_damage(blast: BlastRadius, target: Target, *, accepted: bool) -> dict[str, list[str]]:
     """Refuse (exit 4) a rollback that fails on a dependency, or, unless ``accepted``, removes
     what other applied migrations created; return the damage accepted, for the audit row."""
     damage = blast.damage()
     first = blast.failures[0] if blast.failures else None
     if first is None and (not damage or accepted):
         return {m: [k.describe() for k in keys] for m, keys in damage.items()}
-    order = {e.name: i for i, e in enumerate(catalog.entries)}
-    newest_first = sorted(damage, key=lambda name: order.get(name, -1), reverse=True)
+    newest_first = list(damage)
     where = f" --env {target.environment.name}" if target.environment is not None else ""
     commands = "; ".join(f"`backout rollback {name}{where}`" for name in newest_first)
     if first is not None:

@@ -107,7 +107,7 @@ class _Rollback:
         blast = measure(conn, self.settings, self.catalog, migration, statements)
         accepted: dict[str, list[str]] = {}
         if self.check_damage:
-            accepted = refuse_damage(blast, self.catalog, self.target, accepted=self.accept_damage)
+            accepted = refuse_damage(blast, self.target, accepted=self.accept_damage)
         steps = ((migration, statements),)
         return Plan("rollback", self.target, steps, warnings, blast, accepted)
 

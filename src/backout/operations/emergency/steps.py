@@ -125,9 +125,7 @@ def measure_the_blast_radius(run: Run) -> Produced:
     blast = measure(run.conn, run.ctx.settings, run.catalog, run.migration, run.statements)
     accepted: dict[str, list[str]] = {}
     if not run.request.dry_run:
-        accepted = refuse_damage(
-            blast, run.catalog, run.ctx.target, accepted=run.request.accept_damage
-        )
+        accepted = refuse_damage(blast, run.ctx.target, accepted=run.request.accept_damage)
     assert run.made.plan is not None  # shown with the plan when the operator confirms
     plan = replace(run.made.plan, blast=blast, accepted_damage=accepted)
     return Produced(plan=plan, blast=blast, accepted_damage=accepted)
