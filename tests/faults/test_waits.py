@@ -165,9 +165,11 @@ def test_a_failure_after_the_commit_never_says_nothing_was_rolled_back(
     project: Path, database_url: str
 ) -> None:
     with (project / "backout.toml").open("a") as config:
-        config.write('[[smoke_checks]]\nname = "jobs answer"\nsql = "SELECT pg_sleep(3) IS NULL"\n')
+        config.write(
+            '[[smoke_checks]]\nname = "jobs answer"\nsql = "SELECT pg_sleep(60) IS NULL"\n'
+        )
     with running(EMERGENCY, project) as process:
-        smoke = backend(database_url, "query LIKE '%pg_sleep(3)%'")  # after the commit
+        smoke = backend(database_url, "query LIKE '%pg_sleep(60)%'")  # after the commit
         terminate(database_url, smoke)
         _, stderr = process.communicate(timeout=30)
 

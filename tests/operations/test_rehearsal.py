@@ -141,9 +141,16 @@ def test_the_gate_refuses_a_production_rollback_the_target_would_fail(
     settings: Settings, target: Target
 ) -> None:
     production = resolve_target(settings, {"PROD_URL": target.url}, env_name="production")
+    # dynamic SQL: the blast radius cannot see the drop, the rehearsal must catch it
+    dynamic = "DO $$ BEGIN EXECUTE 'DROP TABLE accounts'; END $$;"
+    (settings.root / ACCOUNTS).write_text(
+        migration("CREATE TABLE accounts (id int PRIMARY KEY);", dynamic)
+    )
 
     with pytest.raises(RefusedError) as refused:
-        rollback(settings, production, APPROVED, ACCOUNTS, cwd=settings.root)
+        rollback(
+            settings, production, APPROVED, ACCOUNTS, cwd=settings.root, use_current_rollback=True
+        )
 
     assert refused.value.message == (
         "the rehearsal of 001_create_accounts on a scratch database failed: applied 3 "
