@@ -46,6 +46,8 @@ TOP_LEVEL_KEYS = (
     "history_tables",
     "format",
     "formats",
+    "history",
+    "histories",
     "decisions_log",
     "backups",
     "review_clock",
@@ -66,6 +68,19 @@ FORMAT_NAMES = (
     "sql-migrate",
 )
 """The migration formats a folder can be read in (see :mod:`backout.migrations.formats`)."""
+HISTORY_NAMES = (
+    "backout",
+    "dbmate",
+    "goose",
+    "golang-migrate",
+    "node-pg-migrate",
+    "flyway",
+    "liquibase",
+    "sqlx",
+    "diesel",
+)
+"""The migration tools whose history table a folder's applied migrations can be read from
+(see :mod:`backout.database.histories`)."""
 KEY_QUERY_KEYS = ("name", "sql", "budget_ms")
 SMOKE_CHECK_KEYS = ("name", "sql")
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
@@ -169,6 +184,10 @@ class Settings:
     formats: Mapping[Path, str] = field(default_factory=dict)
     """The format of each migrations folder that is configured (``format``, ``formats``);
     the others' is detected from their files."""
+    histories: Mapping[Path, str] = field(default_factory=dict)
+    """The history tool of each folder that is configured (``history``, ``histories``): the
+    tool whose table says what is applied. backout applies to a foreign tool's table only when
+    configured here; the others' is detected from the tables in the database."""
     decisions_log: Path | None = None
     """Where apply/rollback on a named environment are recorded; ``None``: nowhere."""
     backups: Path | None = None
@@ -270,6 +289,7 @@ def load_settings(
         audit_table=_identifier(table.get("audit_table", DEFAULT_AUDIT_TABLE), config_file),
         history_tables=_history_tables(given),
         formats=_formats(given),
+        histories=_histories(given),
         decisions_log=_decisions_log(table.get("decisions_log", DEFAULT_DECISIONS_LOG), root),
         backups=_absolute(root, _path(table.get("backups"), config_file, "backups")),
         **_review_policy(table, config_file),
@@ -367,6 +387,30 @@ def _formats(given: _Sources) -> dict[Path, str]:
         name = _format_name(default, "format", where)
         return {folder: by_folder.get(folder, name) for folder in _migrations(given)}
     return by_folder
+
+
+def _histories(given: _Sources) -> dict[Path, str]:
+    """``history`` (every folder) and ``histories`` (by folder, winning over ``history``)."""
+    where = given.file or given.root
+    default = given.table.get("history")
+    by_folder = {
+        _absolute(given.root, Path(folder)): _history_name(name, f"histories.{folder}", where)
+        for folder, name in _as_table(given.table.get("histories", {}), where, "histories").items()
+    }
+    if default is not None:
+        name = _history_name(default, "history", where)
+        return {folder: by_folder.get(folder, name) for folder in _migrations(given)}
+    return by_folder
+
+
+def _history_name(value: object, key: str, where: Path) -> str:
+    if value not in HISTORY_NAMES:
+        raise ConfigError(
+            f"{key} = {value!r} is not a history table backout reads",
+            path=where,
+            hint=f"use one of {', '.join(HISTORY_NAMES)}",
+        )
+    return str(value)
 
 
 def _format_name(value: object, key: str, where: Path) -> str:
