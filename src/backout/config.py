@@ -81,6 +81,18 @@ HISTORY_NAMES = (
 )
 """The migration tools whose history table a folder's applied migrations can be read from
 (see :mod:`backout.database.histories`)."""
+FORMAT_TOOLS = {
+    "strategy": "backout",
+    "dbmate": "dbmate",
+    "goose": "goose",
+    "golang-migrate": "golang-migrate",
+    "node-pg-migrate": "node-pg-migrate",
+    "flyway": "flyway",
+    "liquibase": "liquibase",
+    "directory": "diesel",
+}
+"""The tool that usually writes a folder of each format's migrations: its table is looked
+for first."""
 KEY_QUERY_KEYS = ("name", "sql", "budget_ms")
 SMOKE_CHECK_KEYS = ("name", "sql")
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")

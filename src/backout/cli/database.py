@@ -49,7 +49,7 @@ def status(
     check: Annotated[
         bool,
         typer.Option(
-            "--check", help="Exit 3 when anything is pending, modified, missing or damaged."
+            "--check", help="Exit 3 when anything is pending, modified, missing, damaged or dirty."
         ),
     ] = False,
     json_output: JsonFlag = False,
@@ -62,7 +62,7 @@ def status(
         typer.echo(render.to_json(render_operations.status_json(states, settings.relative)))
     else:
         typer.echo(render_operations.status_text(states, settings.relative))
-    problems = {"pending", "modified", "missing", "damaged"}
+    problems = {"pending", "modified", "missing", "damaged", "dirty"}
     return ExitCode.PROBLEMS if check and any(s.state in problems for s in states) else ExitCode.OK
 
 

@@ -11,6 +11,7 @@ import typer
 from backout.cli import render
 from backout.cli.app import state
 from backout.cli.options import JsonFlag, MigrationArg
+from backout.config import FORMAT_TOOLS, Settings
 from backout.errors import ExitCode
 from backout.migrations.authoring import new_migration
 from backout.migrations.catalog import project_catalog
@@ -85,7 +86,20 @@ def show(
     """Print a parsed migration: header, forward SQL, the exact rollback SQL, notes, checksums."""
     st = state(ctx)
     parsed = project_catalog(st.settings).resolve(migration, st.cwd).read()
+    history = _history(st.settings, parsed.folder, parsed.format)
     if json_output:
-        typer.echo(render.to_json(render.migration_json(parsed, st.settings.relative)))
+        typer.echo(render.to_json(render.migration_json(parsed, st.settings.relative, history)))
     else:
-        typer.echo(render.migration_text(parsed, st.settings.relative))
+        typer.echo(render.migration_text(parsed, st.settings.relative, history))
+
+
+def _history(settings: Settings, folder: Path, format_name: str) -> str | None:
+    """Whose history table says whether the folder's migrations are applied: the configured
+    tool, or, for another tool's format, the one detected when a command connects."""
+    configured = settings.histories.get(folder)
+    if configured is not None:
+        return f"{configured} (configured)"
+    if format_name == "strategy":
+        return None
+    tool = FORMAT_TOOLS.get(format_name, "backout")
+    return f"{tool}'s table when the database has it, else backout's (detected on connect)"

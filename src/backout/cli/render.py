@@ -24,12 +24,15 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def migration_json(m: MigrationFile, display: Display) -> dict[str, Any]:
+def migration_json(
+    m: MigrationFile, display: Display, history: str | None = None
+) -> dict[str, Any]:
     """``backout show --json``: stable keys, see the README."""
     return {
         "version": m.version,
         "name": m.name,
         "format": m.format,
+        "history": history,
         "path": display(m.path),
         "folder": display(m.folder),
         "header": dict(m.header),
@@ -104,11 +107,14 @@ def _section_json(
     }
 
 
-def migration_text(m: MigrationFile, display: Display) -> str:
-    """``backout show``: the parsed migration, rollback SQL exactly as it would run."""
+def migration_text(m: MigrationFile, display: Display, history: str | None = None) -> str:
+    """``backout show``: the parsed migration, rollback SQL exactly as it would run; with
+    ``history``, whose table says whether it is applied."""
     out = [m.name, f"  file      {display(m.path)}", f"  checksum  sha256:{m.checksum}"]
     if m.format != "strategy":
         out.insert(2, f"  format    {m.format}")
+    if history is not None:
+        out.insert(3 if m.format != "strategy" else 2, f"  history   {history}")
     if m.rollback.checksum:
         out.append(f"  rollback  sha256:{m.rollback.checksum}")
     out += ["", "Header"]

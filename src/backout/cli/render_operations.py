@@ -23,9 +23,13 @@ def status_json(states: Sequence[MigrationStatus], display: Display) -> dict[str
                 "path": display(s.path) if s.path else None,
                 "folder": display(s.folder),
                 "history_table": s.history_table,
+                "history_tool": s.history_tool,
+                "troubles": list(s.troubles),
                 "state": s.state.value,
                 "lost": list(s.lost),
-                "applied_at": s.applied.applied_at.isoformat() if s.applied else None,
+                "applied_at": s.applied.applied_at.isoformat()
+                if s.applied and s.applied.applied_at
+                else None,
                 "applied_by": s.applied.applied_by if s.applied else None,
                 "checksum": s.checksum,
                 "rolled_back_at": s.rolled_back.at.isoformat() if s.rolled_back else None,
@@ -56,7 +60,8 @@ def status_text(states: Sequence[MigrationStatus], display: Display) -> str:
         if s.folder != folder:
             if folder is not None:
                 out.append("")
-            out.append(f"{display(s.folder)}/ (history: {s.history_table})")
+            tool = "" if s.history_tool == "backout" else f"{s.history_tool}'s "
+            out.append(f"{display(s.folder)}/ (history: {tool}{s.history_table})")
             folder = s.folder
         out.append(
             f"  {s.name.ljust(width)}  {s.state.value.ljust(11)}  {_status_detail(s)}".rstrip()
@@ -64,11 +69,21 @@ def status_text(states: Sequence[MigrationStatus], display: Display) -> str:
         out += [
             f"      {c.sha} {c.authored_at:%Y-%m-%d} {c.author}: {c.summary}" for c in s.changes
         ]
+        out += [f"      ! {trouble}" for trouble in s.troubles]
     counts: dict[str, int] = {}
     for s in states:
         counts[s.state.value] = counts.get(s.state.value, 0) + 1
     out += ["", ", ".join(f"{n} {state}" for state, n in counts.items()) + "."]
     return "\n".join(out)
+
+
+def _when(s: MigrationStatus) -> str:
+    """When and by whom it was applied, as far as the history table says."""
+    assert s.applied is not None
+    at, by = s.applied.applied_at, s.applied.applied_by
+    if at is None:
+        return f"(no time in {s.history_tool}'s table)" + (f" by {by}" if by else "")
+    return f"{at:%Y-%m-%d %H:%M} UTC by {by or '?'}"
 
 
 def _status_detail(s: MigrationStatus) -> str:
@@ -81,7 +96,17 @@ def _status_detail(s: MigrationStatus) -> str:
 
 def _applied_detail(s: MigrationStatus) -> str:
     if s.applied is not None:
-        when = f"{s.applied.applied_at:%Y-%m-%d %H:%M} UTC by {s.applied.applied_by or '?'}"
+        at = s.applied.applied_at
+        when = (
+            f"{at:%Y-%m-%d %H:%M} UTC"
+            if at is not None
+            else f"(no time in {s.history_tool}'s table)"
+        )
+        when += (
+            f" by {s.applied.applied_by}"
+            if s.applied.applied_by
+            else ("" if at is None else " by ?")
+        )
         if s.state is State.MODIFIED:
             return f"applied {when}; the file changed since (checksum differs)"
         if s.state is State.MISSING:

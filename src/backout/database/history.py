@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -29,6 +29,8 @@ from psycopg import sql
 from backout.redaction import redact, redact_values
 
 JOURNAL_TABLE = "backout_journal"
+NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""Where a history row with no time sorts: before every row that has one."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class Applied:
 
     version: str
     name: str
-    applied_at: datetime
+    applied_at: datetime | None
+    """None when the tool that keeps the history records no time (dbmate, golang-migrate)."""
     applied_by: str | None
     checksum: str | None
     rollback_checksum: str | None = None

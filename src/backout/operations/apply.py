@@ -18,7 +18,8 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target
-from backout.database.history import Applied, record_applied
+from backout.database.histories.binding import Bound, entry_of, history_of
+from backout.database.history import Applied
 from backout.database.objects import ObjectKey, record_changes, snapshot
 from backout.database.runner import Reporter, Runner, RunOptions, Step
 from backout.errors import RefusedError
@@ -108,6 +109,7 @@ class _Apply:
                 continue
             _refuse_unready(self.settings, s)
             steps.append((s.migration, s.migration.statements))
+        refuse_foreign(conn, self.settings, self.catalog, [m for m, _ in steps])
         return Plan("apply", self.target, tuple(steps), tuple(skipped))
 
     def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
@@ -121,11 +123,13 @@ class _Apply:
                 ctx.report(f"applying {migration.name} ({count})")
                 before = schema_hash(runner.conn, ctx.settings, migration)
                 objects = snapshot(runner.conn, own_tables(ctx.settings))
-                runner.run(apply_step(ctx, migration, statements, before, objects))
+                history = history_of(runner.conn, ctx.settings, self.catalog, migration.folder)
+                step = apply_step(ctx, history, self.catalog, migration, statements)
+                runner.run(step.recording(before, objects))
                 outcome.done.append(migration.name)
         except Exception:
             if ctx.target.environment is not None and ctx.target.environment.auto_rollback:
-                _recover(ctx, runner, outcome)
+                _recover(ctx, runner, self.catalog, outcome)
             raise
         return outcome
 
@@ -145,6 +149,7 @@ class _Baseline:
         states = read_states(self.settings, self.catalog, conn)
         pending = _pending(states, self.limit, State.PENDING)
         steps = tuple((s.migration, ()) for s in pending if s.migration is not None)
+        refuse_foreign(conn, self.settings, self.catalog, [m for m, _ in steps])
         return Plan("baseline", self.target, steps)
 
     def preview(self, ctx: Context, conn: psycopg.Connection[Any], plan: Plan) -> Outcome:
@@ -153,60 +158,103 @@ class _Baseline:
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
         outcome = Outcome(plan)
         for migration, _ in plan.steps:
-            step = apply_step(ctx, migration, ())
-            audit = audit_event(ctx, "baseline", migration, step.history_table)
-            runner.run(replace(step, audit=audit))
+            history = history_of(runner.conn, ctx.settings, self.catalog, migration.folder)
+            step = replace(apply_step(ctx, history, self.catalog, migration, ()), action="baseline")
+            runner.run(step.recording())
             outcome.done.append(migration.name)
         return outcome
 
 
+def refuse_foreign(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    catalog: Catalog,
+    migrations: Sequence[MigrationFile],
+) -> None:
+    """Refuse (exit 4) to apply to a folder whose history another tool keeps, unless the
+    configuration says backout may (``history = "<tool>"``): applying stays the tool's job."""
+    for folder in dict.fromkeys(m.folder for m in migrations):
+        history = history_of(conn, settings, catalog, folder)
+        if history.foreign and not history.configured:
+            where = settings.relative(folder)
+            raise RefusedError(
+                f"{where}'s migrations are applied by {history.tool} (its {history.table} "
+                "table says what is applied); nothing was changed",
+                hint=f'use {history.tool}, or set history = "{history.tool}" in the '
+                "configuration to let backout apply them",
+            )
+
+
+@dataclass(frozen=True)
+class ApplyStep:
+    """How one migration is applied and recorded in its folder's history."""
+
+    ctx: Context
+    history: Bound
+    catalog: Catalog
+    migration: MigrationFile
+    statements: tuple[Statement, ...]
+    action: str = "apply"
+
+    def recording(
+        self, schema_before: str | None = None, objects_before: frozenset[ObjectKey] | None = None
+    ) -> Step:
+        """The step: the statements, then the history row (the tool's way) and, given the
+        objects before, what it created and removed, in the same transaction."""
+        migration, table = self.migration, self.history.table
+        version = migration.version or ""
+        entry = entry_of(self.catalog, migration)
+
+        def finish(conn: psycopg.Connection[Any], duration: int) -> None:
+            applied = Applied(
+                version=version,
+                name=migration.name,
+                applied_at=datetime.now(UTC),
+                applied_by=self.ctx.operator.name,
+                checksum=migration.checksum,
+                rollback_checksum=migration.rollback.checksum,
+                execution_ms=duration,
+                schema_before=schema_before,
+            )
+            self.history.record_applied(
+                conn, entry, self.catalog.in_folder(migration.folder), applied
+            )
+            if objects_before is not None:
+                after = snapshot(conn, own_tables(self.ctx.settings))
+                record_changes(conn, table, version, objects_before, after)
+
+        return Step(
+            migration=migration.name,
+            version=version,
+            direction="apply",
+            statements=self.statements,
+            history_table=table,
+            finish=finish,
+            audit=audit_event(self.ctx, self.action, migration, table),
+            no_transaction=migration.no_transaction,
+        )
+
+
 def apply_step(
     ctx: Context,
+    history: Bound,
+    catalog: Catalog,
     migration: MigrationFile,
     statements: tuple[Statement, ...],
-    schema_before: str | None = None,
-    objects_before: frozenset[ObjectKey] | None = None,
-) -> Step:
-    """Run ``migration``'s statements and record it applied, in the same transaction, with
-    the objects it created (those not in ``objects_before``, when given)."""
-    table = ctx.settings.history_table(migration.folder)
-    version = migration.version or ""
-
-    def finish(conn: psycopg.Connection[Any], duration: int) -> None:
-        applied = Applied(
-            version=version,
-            name=migration.name,
-            applied_at=datetime.now(UTC),
-            applied_by=ctx.operator.name,
-            checksum=migration.checksum,
-            rollback_checksum=migration.rollback.checksum,
-            execution_ms=duration,
-            schema_before=schema_before,
-        )
-        record_applied(conn, table, applied)
-        if objects_before is not None:
-            after = snapshot(conn, own_tables(ctx.settings))
-            record_changes(conn, table, version, objects_before, after)
-
-    return Step(
-        migration=migration.name,
-        version=version,
-        direction="apply",
-        statements=statements,
-        history_table=table,
-        finish=finish,
-        audit=audit_event(ctx, "apply", migration, table),
-        no_transaction=migration.no_transaction,
-    )
+) -> ApplyStep:
+    """Apply ``migration`` with ``statements``; :meth:`ApplyStep.recording` makes the step."""
+    return ApplyStep(ctx, history, catalog, migration, statements)
 
 
-def _recover(ctx: Context, runner: Runner, outcome: Outcome) -> None:
+def _recover(ctx: Context, runner: Runner, catalog: Catalog, outcome: Outcome) -> None:
     """``auto_rollback``: undo what this run applied, newest first, with the documented SQL."""
     by_name = {m.name: m for m, _ in outcome.plan.steps}
     for name in reversed(outcome.done):
         migration = by_name[name]
         ctx.report(f"auto_rollback: rolling back {name}")
-        runner.run(rollback_step(ctx, migration, migration.rollback.statements, "rollback"))
+        history = history_of(runner.conn, ctx.settings, catalog, migration.folder)
+        statements = migration.rollback.statements
+        runner.run(rollback_step(ctx, history, catalog, migration, statements, "rollback"))
         outcome.recovered.append(name)
 
 

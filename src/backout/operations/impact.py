@@ -21,7 +21,8 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target
-from backout.database.history import read_history
+from backout.database.histories.binding import applied_in, history_of
+from backout.database.history import NO_TIME
 from backout.database.objects import (
     Holder,
     ObjectKey,
@@ -151,8 +152,10 @@ def applied_after(
     applied: list[tuple[datetime, int, str]] = []
     order = {e.name: i for i, e in enumerate(catalog.entries)}
     for folder in catalog.folders:
-        history = read_history(conn, settings.history_table(folder))
-        applied += [(a.applied_at, order.get(a.name, -1), a.name) for a in history.values()]
+        history = applied_in(conn, settings, catalog, folder)
+        applied += [
+            (a.applied_at or NO_TIME, order.get(a.name, -1), a.name) for a in history.values()
+        ]
     mine = next((row[:2] for row in applied if row[2] == migration.name), None)
     later = (row for row in sorted(applied) if mine is None or row[:2] > mine)
     return tuple(name for _, _, name in later if name != migration.name)
@@ -166,8 +169,9 @@ def creators(
     found: dict[ObjectKey, str] = dict.fromkeys(parsed_creations(migration), migration.name)
     made = recorded(conn)
     for folder in catalog.folders:
-        table = settings.history_table(folder)
-        history = read_history(conn, table)
+        bound = history_of(conn, settings, catalog, folder)
+        table = bound.table
+        history = bound.read(conn, catalog.in_folder(folder)).applied
         for entry in catalog.in_folder(folder):
             if entry.version is None or entry.version not in history:
                 continue

@@ -20,12 +20,14 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target, connect
-from backout.database.history import AuditEvent, ensure_audit, ensure_history, remove_applied
+from backout.database.histories.binding import Bound, bind, entry_of
+from backout.database.history import AuditEvent, ensure_audit
 from backout.database.lock import migration_lock
 from backout.database.objects import ensure_objects, forget
 from backout.database.runner import Reporter, Runner, RunOptions, Step
 from backout.database.waits import Waits, Watch
 from backout.errors import RefusedError
+from backout.migrations.catalog import Catalog
 from backout.migrations.file import MigrationFile
 from backout.migrations.lint import require_runnable
 from backout.migrations.statements import Statement
@@ -156,8 +158,9 @@ def guarded(
     """
     approve_and_confirm(ctx, plan)
     with migration_lock(conn, wait=ctx.options.lock_wait), Watch(conn) as watch:
-        for table in {ctx.settings.history_table(m.folder) for m, _ in plan.steps}:
-            ensure_history(conn, table)
+        folders = {m.folder: m.format for m, _ in plan.steps}
+        for folder, format_name in folders.items():
+            bind(conn, ctx.settings, folder, format_name).ensure(conn)
         ensure_audit(conn, ctx.settings.audit_table)
         ensure_objects(conn)
         plan = replan()
@@ -187,29 +190,35 @@ def record_approval(ctx: Context, runner: Runner, plan: Plan) -> None:
 
 
 def rollback_step(
-    ctx: Context, migration: MigrationFile, statements: tuple[Statement, ...], action: str
+    ctx: Context,
+    history: Bound,
+    catalog: Catalog,
+    migration: MigrationFile,
+    statements: tuple[Statement, ...],
+    action: str,
 ) -> Step:
-    """Undo ``migration`` with ``statements``, removing its history row in the same transaction."""
-    table = ctx.settings.history_table(migration.folder)
+    """Undo ``migration`` with ``statements``, recording it rolled back in its history (the
+    way the tool that keeps it does) in the same transaction."""
+    table = history.table
     version = migration.version or ""
+    entry, entries = entry_of(catalog, migration), catalog.in_folder(migration.folder)
+
+    def finish(conn: psycopg.Connection[Any], _: int) -> None:
+        history.record_rolled_back(conn, entry, entries)
+        forget(conn, table, version)  # what it created: no longer applied
+
     return Step(
         migration=migration.name,
         version=version,
         direction="rollback",
         statements=statements,
         history_table=table,
-        finish=lambda conn, _: _forget(conn, table, version),
+        finish=finish,
         audit=audit_event(ctx, action, migration, table),
         # the format's "no transaction" is the documented section's, not a --rollback-file's
         no_transaction=migration.rollback.no_transaction
         and statements == migration.rollback.statements,
     )
-
-
-def _forget(conn: psycopg.Connection[Any], table: str, version: str) -> None:
-    """The history row and the record of what the migration created, removed."""
-    remove_applied(conn, table, version)
-    forget(conn, table, version)
 
 
 def audit_event(ctx: Context, action: str, migration: MigrationFile, table: str) -> AuditEvent:

@@ -33,7 +33,8 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target, connect
-from backout.database.history import Applied, read_history, table_exists
+from backout.database.histories.binding import applied_in, history_of
+from backout.database.history import NO_TIME, Applied, table_exists
 from backout.database.scratch import scratch_database
 from backout.errors import BackoutError, RefusedError, UsageError
 from backout.migrations.catalog import Catalog, Entry, project_catalog
@@ -217,8 +218,8 @@ def recorded_on(settings: Settings, catalog: Catalog, conn: psycopg.Connection[A
     applied: by ``applied_at``, then the folders' order, then version. Read-only."""
     rows: list[tuple[datetime, int, tuple[int, ...], Path, Applied]] = []
     for position, folder in enumerate(catalog.folders):
-        for applied in read_history(conn, settings.history_table(folder)).values():
-            key = (applied.applied_at, position, version_key(applied.version))
+        for applied in applied_in(conn, settings, catalog, folder).values():
+            key = (applied.applied_at or NO_TIME, position, version_key(applied.version))
             rows.append((*key, folder, applied))
     rows.sort(key=lambda row: row[:3])
     entries, missing = [], []
@@ -262,7 +263,7 @@ def _alone(
 ) -> Rehearsal:
     """The fallback when the target's history does not list ``entry``: its folder up to it."""
     folder = settings.relative(entry.folder)
-    if table_exists(conn, settings.history_table(entry.folder)):
+    if table_exists(conn, history_of(conn, settings, catalog, entry.folder).table):
         why = f"the target's history does not list {entry.name}"
     else:
         why = f"the target has no history table for {folder}"

@@ -16,7 +16,9 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target
-from backout.database.history import Applied, read_history
+from backout.database.histories import Recorded
+from backout.database.histories.binding import applied_in, history_of
+from backout.database.history import Applied
 from backout.database.runner import Reporter, Runner, RunOptions
 from backout.errors import MalformedMigrationError, RefusedError, UsageError
 from backout.git import file_diff_since
@@ -92,9 +94,11 @@ class _Rollback:
     smoke_checked = True
 
     def plan(self, conn: psycopg.Connection[Any]) -> Plan:
-        table = self.settings.history_table(self.entry.folder)
+        history = history_of(conn, self.settings, self.catalog, self.entry.folder)
         migration = self.entry.read()
-        applied = read_history(conn, table).get(migration.version or "")
+        recorded = history.read(conn, self.catalog.in_folder(self.entry.folder))
+        troubles = refuse_troubles(recorded, history.tool, migration)
+        applied = recorded.applied.get(migration.version or "")
         if applied is None:
             raise RefusedError(
                 f"{migration.name} is not applied in {self.target.name}",
@@ -103,7 +107,7 @@ class _Rollback:
         statements = rollback_statements_of(migration, self.rollback_file)
         if self.rollback_file is None and not self.use_current_rollback:
             refuse_changed_rollback(migration, applied)
-        warnings = _later_overlaps(self.catalog, conn, self.settings, migration)
+        warnings = troubles + _later_overlaps(self.catalog, conn, self.settings, migration)
         blast = measure(conn, self.settings, self.catalog, migration, statements)
         accepted: dict[str, list[str]] = {}
         if self.check_damage:
@@ -116,14 +120,29 @@ class _Rollback:
 
     def run(self, ctx: Context, plan: Plan, runner: Runner) -> Outcome:
         migration, statements = plan.steps[0]
-        before, later = recorded_schema(runner.conn, ctx.settings, migration)
-        step = rollback_step(ctx, migration, statements, "rollback")
+        before, later = recorded_schema(runner.conn, ctx.settings, self.catalog, migration)
+        history = history_of(runner.conn, ctx.settings, self.catalog, migration.folder)
+        step = rollback_step(ctx, history, self.catalog, migration, statements, "rollback")
         if plan.accepted_damage:
             details = {**step.audit.details, "accepted_damage": dict(plan.accepted_damage)}
             step = replace(step, audit=replace(step.audit, details=details))
         runner.run(step)
         check = restoration(runner.conn, ctx.settings, migration, before, later)
         return Outcome(plan, done=[migration.name], schema_check=check)
+
+
+def refuse_troubles(recorded: Recorded, tool: str, migration: MigrationFile) -> tuple[str, ...]:
+    """Refuse (exit 4) to roll back a migration its tool recorded as failed or half-applied
+    (saying what the table says and the safe way out; backout never clears such a state);
+    the troubles about other migrations, as warnings."""
+    mine = (migration.name, migration.version)
+    for trouble in recorded.troubles:
+        if trouble.migration in mine:
+            raise RefusedError(
+                f"{tool}'s history table says: {trouble.what}; nothing was changed",
+                hint=trouble.way_out,
+            )
+    return tuple(f"{tool}'s history table says: {t.describe()}" for t in recorded.troubles)
 
 
 def refuse_changed_rollback(migration: MigrationFile, applied: Applied) -> None:
@@ -134,18 +153,19 @@ def refuse_changed_rollback(migration: MigrationFile, applied: Applied) -> None:
         f"the ROLLBACK section of {migration.name} changed since it was applied",
         hint="check the difference, then pass --use-current-rollback to run it",
     )
-    refusal.evidence = file_diff_since(
-        migration.rollback.path or migration.path, applied.applied_at
-    )
+    if applied.applied_at is not None:
+        refusal.evidence = file_diff_since(
+            migration.rollback.path or migration.path, applied.applied_at
+        )
     raise refusal
 
 
 def recorded_schema(
-    conn: psycopg.Connection[Any], settings: Settings, migration: MigrationFile
+    conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog, migration: MigrationFile
 ) -> tuple[str | None, int]:
     """The schema hash recorded when ``migration`` was applied, and how many migrations of its
     folder were applied after it (they may explain a difference)."""
-    history = read_history(conn, settings.history_table(migration.folder))
+    history = applied_in(conn, settings, catalog, migration.folder)
     applied = history.get(migration.version or "")
     later = sum(1 for version in history if version_key(version) > version_key(migration.version))
     return (applied.schema_before if applied else None), later
@@ -197,7 +217,7 @@ def _later_overlaps(
 ) -> tuple[str, ...]:
     """Warnings: later applied migrations of the same folder that touch the same tables."""
     words = referenced_tables(migration.statements)
-    applied = read_history(conn, settings.history_table(migration.folder))
+    applied = applied_in(conn, settings, catalog, migration.folder)
     warnings = []
     for entry in catalog.in_folder(migration.folder):
         if entry.key <= version_key(migration.version) or entry.version not in applied:

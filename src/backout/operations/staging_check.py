@@ -23,7 +23,7 @@ from psycopg import sql
 from backout.config import KeyQuery, Settings
 from backout.database.connection import Target, connect
 from backout.database.fingerprint import Change
-from backout.database.history import read_history
+from backout.database.histories.binding import applied_in
 from backout.migrations.catalog import Catalog, project_catalog
 from backout.migrations.file import MigrationFile
 from backout.operations.rehearsal import rehearse
@@ -69,7 +69,7 @@ def staging_check(settings: Settings, target: Target, reference: str, cwd: Any =
     verdict = next((v for v in verdicts if v.migration == migration.name), None)
     created = verdict.created if verdict else ()
     with connect(target.url, autocommit=True) as conn:
-        checklist.items.append(_applied(conn, settings, migration))
+        checklist.items.append(_applied(conn, settings, catalog, migration))
         checklist.items.append(_undamaged(conn, settings, catalog))
         for change in created:
             if change.change == "removed":
@@ -97,15 +97,15 @@ def staging_check(settings: Settings, target: Target, reference: str, cwd: Any =
     return checklist
 
 
-def _applied(conn: psycopg.Connection[Any], settings: Settings, m: MigrationFile) -> Item:
-    applied = read_history(conn, settings.history_table(m.folder)).get(m.version or "")
+def _applied(
+    conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog, m: MigrationFile
+) -> Item:
+    applied = applied_in(conn, settings, catalog, m.folder).get(m.version or "")
     if applied is None:
         return Item(f"{m.name} is applied", FAILED, "no history row: apply it first")
-    return Item(
-        f"{m.name} is applied",
-        TICKED,
-        f"{applied.applied_at:%Y-%m-%d %H:%M} UTC by {applied.applied_by or '?'}",
-    )
+    at = applied.applied_at
+    when = f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "at a time its history does not say"
+    return Item(f"{m.name} is applied", TICKED, f"{when} by {applied.applied_by or '?'}")
 
 
 def _undamaged(conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog) -> Item:

@@ -16,12 +16,13 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target, connect
+from backout.database.histories.base import Trouble
+from backout.database.histories.binding import history_of
 from backout.database.history import (
     Applied,
     RolledBack,
     accepted_damage,
     last_rollbacks,
-    read_history,
 )
 from backout.database.objects import Changes, ObjectKey, recorded, snapshot
 from backout.git import Commit, file_history
@@ -40,6 +41,9 @@ class State(StrEnum):
     """Applied, but the file is no longer on disk."""
     ROLLED_BACK = "rolled_back"
     """Not applied now, and its last recorded action was a rollback."""
+    DIRTY = "dirty"
+    """The tool whose table holds the history recorded it as failed or half-applied (a dirty
+    flag, a failed row): ``status`` says what the table says and the safe way out."""
     DAMAGED = "damaged"
     """Applied, but objects it created are gone and no later migration removed them (a
     rollback of another migration took them along, or someone dropped them)."""
@@ -65,6 +69,10 @@ class MigrationStatus:
     """For a modified migration: the commits that changed its file since it was applied."""
     shares_version: tuple[str, ...] = ()
     """The other files of its folder with the same version (commands that run SQL refuse)."""
+    history_tool: str = "backout"
+    """The tool whose table says what is applied (see :mod:`backout.database.histories`)."""
+    troubles: tuple[str, ...] = ()
+    """What that tool recorded as failed or half-applied about it, with the way out."""
     lost: tuple[str, ...] = ()
     """For a damaged migration: the objects it created that are gone (``"<type> <identity>"``)."""
 
@@ -78,6 +86,8 @@ class FolderHistory:
     migrations: Sequence[MigrationFile]
     applied: Mapping[str, Applied]
     rolled_back: Mapping[str, RolledBack]
+    history_tool: str = "backout"
+    troubles: Sequence[Trouble] = ()
 
 
 def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
@@ -108,8 +118,26 @@ def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
                         checksum=applied.checksum,
                     )
                 )
-        result.extend(sorted(rows, key=lambda s: (version_key(s.version), s.name)))
+        rows = sorted(rows, key=lambda s: (version_key(s.version), s.name))
+        result.extend(_with_troubles(f, rows))
     return result
+
+
+def _with_troubles(f: FolderHistory, rows: list[MigrationStatus]) -> list[MigrationStatus]:
+    """The folder's rows with its tool's name, and each trouble on the migration it concerns
+    (``dirty``); one that names no migration of the folder goes on its last row."""
+    rows = [replace(r, history_tool=f.history_tool) for r in rows]
+    for trouble in f.troubles:
+        at = next(
+            (i for i, r in enumerate(rows) if trouble.migration in (r.name, r.version)),
+            len(rows) - 1,
+        )
+        if at < 0:
+            continue
+        row = rows[at]
+        state = State.DIRTY if trouble.migration in (row.name, row.version) else row.state
+        rows[at] = replace(row, state=state, troubles=(*row.troubles, trouble.describe()))
+    return rows
 
 
 def _superseded(f: FolderHistory) -> set[str]:
@@ -181,14 +209,17 @@ def read_states(
     whole catalog: ``apply`` does without)."""
     histories = []
     for folder in catalog.folders:
-        table = settings.history_table(folder)
+        bound = history_of(conn, settings, catalog, folder)
+        recorded_here = bound.read(conn, catalog.in_folder(folder))
         histories.append(
             FolderHistory(
                 folder=folder,
-                history_table=table,
+                history_table=bound.table,
                 migrations=[e.read() for e in catalog.in_folder(folder)],
-                applied=read_history(conn, table),
-                rolled_back=last_rollbacks(conn, settings.audit_table, table),
+                applied=recorded_here.applied,
+                rolled_back=last_rollbacks(conn, settings.audit_table, bound.table),
+                history_tool=bound.tool,
+                troubles=recorded_here.troubles,
             )
         )
     states = compute_status(histories)

@@ -21,6 +21,7 @@ import psycopg
 
 from backout.config import Settings
 from backout.database.fingerprint import Change, Fingerprint, fingerprint, scope_of
+from backout.database.histories import TOOL_TABLES
 from backout.database.history import JOURNAL_TABLE
 from backout.database.objects import OBJECTS_TABLE
 from backout.errors import BackoutError
@@ -230,7 +231,7 @@ def _undo_and_redo(
 
 def own_tables(settings: Settings) -> set[str]:
     """backout's own tables, which no fingerprint includes."""
-    return {settings.audit_table, JOURNAL_TABLE, OBJECTS_TABLE} | {
+    return {settings.audit_table, JOURNAL_TABLE, OBJECTS_TABLE, *TOOL_TABLES} | {
         settings.history_table(folder) for folder in settings.migrations
     }
 

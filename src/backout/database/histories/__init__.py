@@ -12,13 +12,27 @@ from typing import cast
 
 from backout.database.histories.base import History, Recorded, Trouble
 
-__all__ = ["ADAPTERS", "History", "Recorded", "Trouble", "adapter", "tool_names"]
+__all__ = ["ADAPTERS", "TOOL_TABLES", "History", "Recorded", "Trouble", "adapter", "tool_names"]
 
 ADAPTERS: dict[str, str] = {
     "backout": "backout.database.histories.backout:BACKOUT",
 }
 """Every tool's adapter, as ``module:object``; the order is the order detection tries them
 (backout's own first)."""
+
+
+TOOL_TABLES = (
+    "schema_migrations",
+    "goose_db_version",
+    "pgmigrations",
+    "flyway_schema_history",
+    "databasechangelog",
+    "databasechangeloglock",
+    "_sqlx_migrations",
+    "__diesel_schema_migrations",
+)
+"""The tools' own tables under their default names: bookkeeping, never the application's
+schema (left out of fingerprints and of the objects a migration creates)."""
 
 
 def tool_names() -> tuple[str, ...]:

@@ -1,38 +1,30 @@
 """Which tool's table says what a folder has applied: configured, or detected.
 
 :func:`bind` returns a :class:`Bound` history: the adapter and its table. A configured tool
-(``history``, ``histories``) is used as said; otherwise the tables in the database decide: the
-tool whose migration format the folder has first, then backout's own, then every other tool,
-each looked for under its default name (or the one ``history_tables`` gives) and recognised by
-its columns. With none there, the folder has backout's own history (created when first needed).
+(``history``, ``histories``) is used as said. Otherwise a folder in the strategy's own format
+is backout's (a table another tool left in the database never takes it over), and for the other
+formats the tables in the database decide: the tool whose format the folder has first, then
+backout's own, then every other tool, each looked for under its default name (or the one
+``history_tables`` gives) and recognised by its columns. With none there, the folder has
+backout's own history (created when first needed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from backout.config import Settings
+from backout.config import FORMAT_TOOLS, Settings
 from backout.database.histories import adapter, tool_names
 from backout.database.histories.base import History, Recorded, columns_of
 from backout.database.history import Applied
+from backout.migrations.catalog import Catalog
 from backout.migrations.entry import Entry
-
-FORMAT_TOOLS = {
-    "strategy": "backout",
-    "dbmate": "dbmate",
-    "goose": "goose",
-    "golang-migrate": "golang-migrate",
-    "node-pg-migrate": "node-pg-migrate",
-    "flyway": "flyway",
-    "liquibase": "liquibase",
-    "directory": "diesel",
-}
-"""The tool that usually writes a folder of each format's migrations: tried first."""
+from backout.migrations.file import MigrationFile
 
 
 @dataclass(frozen=True)
@@ -103,6 +95,37 @@ def table_of(settings: Settings, folder: Path, tool: str) -> str:
 
 
 def _candidates(format_name: str) -> list[str]:
+    """The tools to look for, in order. A folder in the strategy's own format is backout's
+    unless configured: a table another tool left in the database never takes it over."""
+    if format_name == "strategy":
+        return ["backout"]
     first = FORMAT_TOOLS.get(format_name, "backout")
     listed = tool_names()
     return [t for t in dict.fromkeys([first, "backout", *listed]) if t in listed]
+
+
+def history_of(
+    conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog, folder: Path
+) -> Bound:
+    """The history of one of ``catalog``'s folders."""
+    return bind(conn, settings, folder, catalog.format_of(folder))
+
+
+def applied_in(
+    conn: psycopg.Connection[Any], settings: Settings, catalog: Catalog, folder: Path
+) -> Mapping[str, Applied]:
+    """What ``folder``'s history says is applied, by version."""
+    bound = history_of(conn, settings, catalog, folder)
+    return bound.read(conn, catalog.in_folder(folder)).applied
+
+
+def entry_of(catalog: Catalog, migration: MigrationFile) -> Entry:
+    """The catalog's entry for a parsed migration (by its file, else its folder and name)."""
+    entries = catalog.in_folder(migration.folder)
+    for entry in entries:  # by name first: one Liquibase file holds several changesets
+        if entry.name == migration.name:
+            return entry
+    for entry in entries:
+        if entry.path == migration.path:
+            return entry
+    return Entry(migration.path, migration.folder, migration.name, migration.version)

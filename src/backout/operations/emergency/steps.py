@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from backout import git
+from backout.database.histories import Recorded
+from backout.database.histories.binding import history_of
 from backout.database.history import (
     incident_rollback,
     last_rollbacks,
-    read_history,
     table_exists,
 )
 from backout.errors import BackoutError, RefusedError
@@ -40,7 +41,11 @@ from backout.operations.operation import (
     smoke_after,
 )
 from backout.operations.rehearsal import rehearse_quietly
-from backout.operations.rollback import recorded_schema, refuse_changed_rollback
+from backout.operations.rollback import (
+    recorded_schema,
+    refuse_changed_rollback,
+    refuse_troubles,
+)
 from backout.operations.verify import restoration
 from backout.postmortems.collection import unfinished_incident
 from backout.postmortems.deadlines import review_due
@@ -63,8 +68,7 @@ def earlier_commit(run: Run) -> Earlier | None:
     unfinished = unfinished_incident(settings.postmortems, migration.name, run.ctx.target.name)
     if unfinished is None:
         return None
-    table = settings.history_table(migration.folder)
-    if table_exists(run.conn, table) and (migration.version or "") in read_history(run.conn, table):
+    if (migration.version or "") in _recorded(run).applied:
         return None  # applied again since: this is a new rollback
     found = incident_rollback(run.conn, settings.audit_table, unfinished.pm.id)
     if found is None:
@@ -84,7 +88,8 @@ def safety_plan(run: Run) -> Plan:
     """The emergency's plan, or the refusal that says why it is not safe to act."""
     settings, target, migration = run.ctx.settings, run.ctx.target, run.migration
     plan = Plan("emergency", target, ((migration, run.statements),))
-    table = settings.history_table(migration.folder)
+    history = history_of(run.conn, settings, run.catalog, migration.folder)
+    table = history.table
     if not table_exists(run.conn, table):
         if not run.request.assume_applied:
             raise RefusedError(
@@ -92,12 +97,20 @@ def safety_plan(run: Run) -> Plan:
                 hint=f"if {migration.name} is applied there, pass --assume-applied",
             )
         return plan
-    applied = read_history(run.conn, table).get(migration.version or "")
+    recorded = history.read(run.conn, run.catalog.in_folder(migration.folder))
+    plan = replace(plan, warnings=refuse_troubles(recorded, history.tool, migration))
+    applied = recorded.applied.get(migration.version or "")
     if applied is None:
         _refuse_not_applied(run, table)
     elif run.request.rollback_file is None and not run.request.use_current_rollback:
         refuse_changed_rollback(migration, applied)
     return plan
+
+
+def _recorded(run: Run) -> Recorded:
+    """What the migration's folder's history says, on the target."""
+    history = history_of(run.conn, run.ctx.settings, run.catalog, run.migration.folder)
+    return history.read(run.conn, run.catalog.in_folder(run.migration.folder))
 
 
 def _refuse_not_applied(run: Run, table: str) -> None:
@@ -307,9 +320,16 @@ def roll_back(run: Run) -> Produced:
     if run.made.earlier is not None:
         return _committed_earlier(run, run.made.earlier)
     assert runner is not None
-    recorded = recorded_schema(run.conn, settings, migration)
+    recorded = recorded_schema(run.conn, settings, run.catalog, migration)
     step = replace(
-        rollback_step(run.ctx, migration, run.statements, "emergency"),
+        rollback_step(
+            run.ctx,
+            history_of(run.conn, settings, run.catalog, migration.folder),
+            run.catalog,
+            migration,
+            run.statements,
+            "emergency",
+        ),
         late_details=lambda at: _audit_details(run, at, recorded),
     )
     runner.on_statement = lambda s, rows, ms: run.note(
