@@ -389,50 +389,41 @@ def _history_tables(given: _Sources) -> dict[Path, str]:
 
 def _formats(given: _Sources) -> dict[Path, str]:
     """``format`` (every folder) and ``formats`` (by folder, winning over ``format``)."""
-    where = given.file or given.root
-    default = given.table.get("format")
-    by_folder = {
-        _absolute(given.root, Path(folder)): _format_name(name, f"formats.{folder}", where)
-        for folder, name in _as_table(given.table.get("formats", {}), where, "formats").items()
-    }
-    if default is not None:
-        name = _format_name(default, "format", where)
-        return {folder: by_folder.get(folder, name) for folder in _migrations(given)}
-    return by_folder
+    return _per_folder(given, "format", "formats", FORMAT_NAMES, "a migration format")
 
 
 def _histories(given: _Sources) -> dict[Path, str]:
     """``history`` (every folder) and ``histories`` (by folder, winning over ``history``)."""
+    return _per_folder(
+        given, "history", "histories", HISTORY_NAMES, "a history table backout reads"
+    )
+
+
+def _per_folder(
+    given: _Sources, every: str, by: str, names: tuple[str, ...], what: str
+) -> dict[Path, str]:
+    """A name for every folder (``every``) and by folder (the table ``by``, which wins), each
+    one of ``names``."""
     where = given.file or given.root
-    default = given.table.get("history")
+
+    def checked(value: object, key: str) -> str:
+        if value not in names:
+            raise ConfigError(
+                f"{key} = {value!r} is not {what}",
+                path=where,
+                hint=f"use one of {', '.join(names)}",
+            )
+        return str(value)
+
     by_folder = {
-        _absolute(given.root, Path(folder)): _history_name(name, f"histories.{folder}", where)
-        for folder, name in _as_table(given.table.get("histories", {}), where, "histories").items()
+        _absolute(given.root, Path(folder)): checked(name, f"{by}.{folder}")
+        for folder, name in _as_table(given.table.get(by, {}), where, by).items()
     }
+    default = given.table.get(every)
     if default is not None:
-        name = _history_name(default, "history", where)
+        name = checked(default, every)
         return {folder: by_folder.get(folder, name) for folder in _migrations(given)}
     return by_folder
-
-
-def _history_name(value: object, key: str, where: Path) -> str:
-    if value not in HISTORY_NAMES:
-        raise ConfigError(
-            f"{key} = {value!r} is not a history table backout reads",
-            path=where,
-            hint=f"use one of {', '.join(HISTORY_NAMES)}",
-        )
-    return str(value)
-
-
-def _format_name(value: object, key: str, where: Path) -> str:
-    if value not in FORMAT_NAMES:
-        raise ConfigError(
-            f"{key} = {value!r} is not a migration format",
-            path=where,
-            hint=f"use one of {', '.join(FORMAT_NAMES)}",
-        )
-    return str(value)
 
 
 def _smoke_checks(value: object, path: Path | None) -> tuple[SmokeCheck, ...]:

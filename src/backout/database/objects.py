@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from backout.database.history import table_exists
 from backout.database.lock import Session
 from backout.migrations.objects import ObjectKind, ObjectName
 from backout.migrations.parse_tree import split_qualified
@@ -128,20 +129,15 @@ SELECT o.type, o.identity
 def snapshot(conn: psycopg.Connection[Any], ignore_tables: Collection[str]) -> frozenset[ObjectKey]:
     """The application's objects in the database ``conn`` is connected to; ``ignore_tables``
     (backout's own: history, audit, journal) are left out with what hangs on them."""
-    existing = [t for t in sorted(ignore_tables) if _exists(conn, t)]
+    existing = [t for t in sorted(ignore_tables) if table_exists(conn, t)]
     params = {"ignored": existing, "guards": [f"{t}_append_only" for t in ignore_tables]}
     rows = conn.execute(_OBJECTS, params, prepare=True).fetchall()
     return frozenset(ObjectKey(str(kind), str(identity)) for kind, identity in rows)
 
 
-def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
-    return bool(row and row[0])
-
-
 def ensure_objects(conn: psycopg.Connection[Any]) -> None:
     """Create :data:`OBJECTS_TABLE` when it does not exist."""
-    if _exists(conn, OBJECTS_TABLE):
+    if table_exists(conn, OBJECTS_TABLE):
         return
     conn.execute(
         sql.SQL(
@@ -185,7 +181,7 @@ def record_changes(
 
 def forget(conn: psycopg.Connection[Any], history_table: str, version: str) -> None:
     """Forget what migration ``version`` created: it is rolled back."""
-    if not _exists(conn, OBJECTS_TABLE):
+    if not table_exists(conn, OBJECTS_TABLE):
         return
     conn.execute(
         sql.SQL("DELETE FROM {} WHERE history_table = %s AND version = %s").format(
@@ -205,7 +201,7 @@ class Changes:
 
 def recorded(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], Changes]:
     """What each migration changed, by ``(history_table, version)``; empty without the table."""
-    if not _exists(conn, OBJECTS_TABLE):
+    if not table_exists(conn, OBJECTS_TABLE):
         return {}
     rows = conn.execute(
         sql.SQL("SELECT history_table, version, type, identity, removed FROM {}").format(
