@@ -286,3 +286,25 @@ def test_an_unknown_format_names_the_key_and_the_formats_there_are(root: Path) -
     assert error.exit_code == ExitCode.USAGE
     assert "format = 'alembic' is not a migration format" in error.message
     assert "goose" in str(error)
+
+
+def test_history_applies_to_every_folder_and_histories_wins_for_its_folder(root: Path) -> None:
+    write_tree(
+        root,
+        {
+            "backout.toml": 'migrations = ["db/a", "db/b"]\nhistory = "dbmate"\n'
+            '[histories]\n"db/b" = "goose"\n'
+        },
+    )
+
+    settings = load_settings(root, environ={})
+
+    assert settings.histories == {root / "db/a": "dbmate", root / "db/b": "goose"}
+
+
+def test_an_unknown_history_names_the_key_and_the_tools_there_are(root: Path) -> None:
+    error = config_error(root, "backout.toml", 'history = "alembic"\n')
+
+    assert error.exit_code == ExitCode.USAGE
+    assert "history = 'alembic' is not a history table backout reads" in error.message
+    assert "node-pg-migrate" in str(error)
