@@ -178,6 +178,18 @@ def test_applying_past_a_pending_migration_or_on_a_dirty_table_is_refused(
     assert table_rows(conn) == [(1, True)]
 
 
+def test_applying_one_at_or_below_the_recorded_version_is_refused(
+    conn: psycopg.Connection[Any], entries: list[Entry]
+) -> None:
+    migrate_table(conn, 2)
+    now = Applied("000001", "000001_create_users", None, None, None)  # type: ignore[arg-type]
+
+    with pytest.raises(RefusedError, match="already records version 2"):
+        MIGRATE.record_applied(conn, TABLE, entries[0], entries, now)
+
+    assert table_rows(conn) == [(2, False)]
+
+
 def test_create_makes_golang_migrate_s_table(conn: psycopg.Connection[Any]) -> None:
     make(conn, GOLANG_MIGRATE, "made_by_migrate")
 

@@ -76,11 +76,16 @@ class GolangMigrateHistory:
             raise _dirty_refusal(version, entries)
         number = number_of(entry, "golang-migrate")
         skipped = [e.name for n, e in sorted(by_number(entries).items()) if version < n < number]
-        if number <= version or skipped:
+        if number <= version:
+            raise RefusedError(
+                f"golang-migrate's table already records version {version}, at or above "
+                f"{entry.name}: one version number cannot record it applied on its own",
+                hint="roll back the later migrations first, newest first",
+            )
+        if skipped:
             raise RefusedError(
                 f"golang-migrate records only its newest version ({version}): recording "
-                f"{entry.name} applied would also say {', '.join(skipped) or 'nothing new'} "
-                "is applied",
+                f"{entry.name} applied would also say {', '.join(skipped)} is applied",
                 hint="apply the migrations in order, oldest first",
             )
         set_version(conn, table, number)
