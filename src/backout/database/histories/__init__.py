@@ -16,6 +16,10 @@ __all__ = ["ADAPTERS", "TOOL_TABLES", "History", "Recorded", "Trouble", "adapter
 
 ADAPTERS: dict[str, str] = {
     "backout": "backout.database.histories.backout:BACKOUT",
+    "goose": "backout.database.histories.goose:GOOSE",
+    "golang-migrate": "backout.database.histories.golang_migrate:GOLANG_MIGRATE",
+    "sqlx": "backout.database.histories.sqlx:SQLX",
+    "diesel": "backout.database.histories.diesel:DIESEL",
 }
 """Every tool's adapter, as ``module:object``; the order is the order detection tries them
 (backout's own first)."""
