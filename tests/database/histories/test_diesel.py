@@ -70,7 +70,7 @@ def test_a_version_no_directory_matches_is_read_by_diesel_s_version(
 def test_applying_inserts_the_version_as_diesel_does(
     conn: psycopg.Connection[Any], entries: list[Entry], table: None
 ) -> None:
-    applied = Applied("20240201120000", entries[2].name, None, None, None)  # type: ignore[arg-type]
+    applied = Applied("20240201120000", entries[2].name, None, None, None)
 
     DIESEL_HISTORY.record_applied(conn, TABLE, entries[2], entries, applied)
 

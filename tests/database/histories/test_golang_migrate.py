@@ -155,7 +155,7 @@ def test_applying_the_next_sets_its_version_as_migrate_up_does(
     conn: psycopg.Connection[Any], entries: list[Entry]
 ) -> None:
     migrate_table(conn, None)
-    now = Applied("000001", "000001_create_users", None, None, None)  # type: ignore[arg-type]
+    now = Applied("000001", "000001_create_users", None, None, None)
 
     MIGRATE.record_applied(conn, TABLE, entries[0], entries, now)
     MIGRATE.record_applied(conn, TABLE, entries[1], entries, now)
@@ -167,7 +167,7 @@ def test_applying_past_a_pending_migration_or_on_a_dirty_table_is_refused(
     conn: psycopg.Connection[Any], entries: list[Entry]
 ) -> None:
     migrate_table(conn, 1)
-    now = Applied("000003", "000003_index_email", None, None, None)  # type: ignore[arg-type]
+    now = Applied("000003", "000003_index_email", None, None, None)
 
     with pytest.raises(RefusedError, match="000002_add_email"):
         MIGRATE.record_applied(conn, TABLE, entries[2], entries, now)
@@ -182,7 +182,7 @@ def test_applying_one_at_or_below_the_recorded_version_is_refused(
     conn: psycopg.Connection[Any], entries: list[Entry]
 ) -> None:
     migrate_table(conn, 2)
-    now = Applied("000001", "000001_create_users", None, None, None)  # type: ignore[arg-type]
+    now = Applied("000001", "000001_create_users", None, None, None)
 
     with pytest.raises(RefusedError, match="already records version 2"):
         MIGRATE.record_applied(conn, TABLE, entries[0], entries, now)

@@ -123,7 +123,7 @@ def test_applying_inserts_the_row_goose_up_inserts(
     conn: psycopg.Connection[Any], entries: list[Entry]
 ) -> None:
     goose_table(conn, 1, 2)
-    applied = Applied("00003", "00003_index_email", None, "me", "abc")  # type: ignore[arg-type]
+    applied = Applied("00003", "00003_index_email", None, "me", "abc")
 
     GOOSE_HISTORY.record_applied(conn, TABLE, entries[2], entries, applied)
 

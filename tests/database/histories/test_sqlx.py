@@ -94,7 +94,7 @@ def test_a_failed_row_is_explained_with_sqlx_s_own_words(
 def test_applying_writes_the_row_sqlx_writes(
     conn: psycopg.Connection[Any], entries: list[Entry], table: None
 ) -> None:
-    applied = Applied("20240102120000", entries[1].name, None, "me", "x", execution_ms=7)  # type: ignore[arg-type]
+    applied = Applied("20240102120000", entries[1].name, None, "me", "x", execution_ms=7)
 
     SQLX_HISTORY.record_applied(conn, TABLE, entries[1], entries, applied)
 

@@ -163,7 +163,7 @@ def _dirty_refusal(version: int, entries: Sequence[Entry]) -> RefusedError:
 
 
 def _applied(version: str, name: str) -> Applied:
-    return Applied(version, name, None, None, None)  # type: ignore[arg-type]  # records no time
+    return Applied(version, name, None, None, None)  # records no time
 
 
 def _ident(table: str) -> sql.Composable:
