@@ -16,6 +16,8 @@ __all__ = ["ADAPTERS", "History", "Recorded", "Trouble", "adapter", "tool_names"
 
 ADAPTERS: dict[str, str] = {
     "backout": "backout.database.histories.backout:BACKOUT",
+    "flyway": "backout.database.histories.flyway:FLYWAY",
+    "liquibase": "backout.database.histories.liquibase:LIQUIBASE",
 }
 """Every tool's adapter, as ``module:object``; the order is the order detection tries them
 (backout's own first)."""
