@@ -69,6 +69,10 @@ class Row:
         return PurePosixPath(self.filename.replace("\\", "/")).name
 
     @property
+    def identity(self) -> tuple[str, str, str]:
+        return (self.id, self.author, self.file)
+
+    @property
     def key(self) -> str:
         """Liquibase's own name of the changeset: ``<path>::<id>::<author>``."""
         return f"{self.filename}::{self.id}::{self.author}"
@@ -143,22 +147,27 @@ def read_rows(conn: psycopg.Connection[Any], table: str) -> list[Row]:
 
 
 def matches(row: Row, changeset: ChangesetEntry) -> bool:
-    return (
-        row.id == changeset.changeset
-        and row.author == changeset.author
-        and row.file == changeset.path.name
-    )
+    return row.identity == identity(changeset)
+
+
+def identity(changeset: ChangesetEntry) -> tuple[str, str, str]:
+    """What a row must hold to be this changeset's: its id, author and file name."""
+    return (changeset.changeset, changeset.author, changeset.path.name)
+
+
+def by_identity(entries: Sequence[Entry]) -> dict[tuple[str, str, str], ChangesetEntry]:
+    return {identity(e): e for e in entries if isinstance(e, ChangesetEntry) and e.changeset}
 
 
 def applied_of(rows: Sequence[Row], entries: Sequence[Entry]) -> dict[str, Applied]:
     """The applied changesets, by the catalog's version; a row no changeset matches by
     Liquibase's own name for it."""
-    changesets = [e for e in entries if isinstance(e, ChangesetEntry) and e.changeset]
+    changesets = by_identity(entries)
     applied: dict[str, Applied] = {}
     for row in rows:
         if row.exectype not in APPLIED_TYPES:
             continue
-        entry = next((e for e in changesets if matches(row, e)), None)
+        entry = changesets.get(row.identity)
         version = entry.version if entry and entry.version else row.key
         applied[version] = Applied(
             version=version,
@@ -171,12 +180,12 @@ def applied_of(rows: Sequence[Row], entries: Sequence[Entry]) -> dict[str, Appli
 
 
 def failed(rows: Sequence[Row], entries: Sequence[Entry]) -> list[Trouble]:
-    changesets = [e for e in entries if isinstance(e, ChangesetEntry) and e.changeset]
+    changesets = by_identity(entries)
     troubles = []
     for row in rows:
         if row.exectype != "FAILED":
             continue
-        entry = next((e for e in changesets if matches(row, e)), None)
+        entry = changesets.get(row.identity)
         troubles.append(
             Trouble(
                 entry.name if entry else row.key,
