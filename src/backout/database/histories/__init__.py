@@ -20,6 +20,8 @@ ADAPTERS: dict[str, str] = {
     "golang-migrate": "backout.database.histories.golang_migrate:GOLANG_MIGRATE",
     "sqlx": "backout.database.histories.sqlx:SQLX",
     "diesel": "backout.database.histories.diesel:DIESEL",
+    "flyway": "backout.database.histories.flyway:FLYWAY",
+    "liquibase": "backout.database.histories.liquibase:LIQUIBASE",
 }
 """Every tool's adapter, as ``module:object``; the order is the order detection tries them
 (backout's own first)."""
