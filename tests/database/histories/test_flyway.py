@@ -241,3 +241,15 @@ def test_the_checksum_is_flyways_crc32_of_the_lines(tmp_path: Path) -> None:
     windows = write_tree(tmp_path, {"b.sql": "\ufeffSELECT 1;\r\nSELECT 2;"}) / "b.sql"
 
     assert checksum_of(unix) == checksum_of(windows) == signed(zlib.crc32(b"SELECT 1;SELECT 2;"))
+
+
+def test_versions_at_or_below_a_baseline_are_applied_as_flyway_never_runs_them(
+    conn: psycopg.Connection[Any], entries: list[Entry]
+) -> None:
+    conn.execute(FLYWAY_DDL.format(table='"public"."flyway_schema_history"'))
+    migrate(conn, 1, "1.1", "<< Flyway Baseline >>", "BASELINE", "<< Flyway Baseline >>", None)
+
+    recorded = FLYWAY.read(conn, "flyway_schema_history", entries)
+
+    assert sorted(recorded.applied) == ["1", "1.1"]  # "Below Baseline" in flyway info; 2 pending
+    assert recorded.applied["1"].applied_by == "flyway"

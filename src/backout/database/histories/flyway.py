@@ -174,7 +174,7 @@ def applied_of(rows: Sequence[Row], entries: Sequence[Entry]) -> dict[str, Appli
         if row.version is not None and row.success and row.type not in MARKERS:
             latest[flyway_key(row.version)] = row
     known = {flyway_key(e.version): e for e in entries if e.version is not None}
-    applied: dict[str, Applied] = {}
+    applied = _below_baseline(rows, entries)
     for key, row in latest.items():
         if row.undoes:
             continue
@@ -190,6 +190,23 @@ def applied_of(rows: Sequence[Row], entries: Sequence[Entry]) -> dict[str, Appli
             execution_ms=row.execution_time,
         )
     return applied
+
+
+def _below_baseline(rows: Sequence[Row], entries: Sequence[Entry]) -> dict[str, Applied]:
+    """The migrations at or below the latest ``BASELINE`` row's version: Flyway shows them as
+    "Below Baseline" and never applies them (the schema already has them), so they count as
+    applied, at the baseline's time."""
+    baselines = [r for r in rows if r.type == "BASELINE" and r.success and r.version is not None]
+    if not baselines:
+        return {}
+    base = baselines[-1]
+    assert base.version is not None
+    top = flyway_key(base.version)
+    return {
+        e.version: Applied(e.version, e.name, base.installed_on, base.installed_by, None)
+        for e in entries
+        if e.version is not None and flyway_key(e.version) <= top
+    }
 
 
 def troubles_of(rows: Sequence[Row], entries: Sequence[Entry]) -> tuple[Trouble, ...]:
