@@ -16,6 +16,8 @@ __all__ = ["ADAPTERS", "History", "Recorded", "Trouble", "adapter", "tool_names"
 
 ADAPTERS: dict[str, str] = {
     "backout": "backout.database.histories.backout:BACKOUT",
+    "dbmate": "backout.database.histories.dbmate:DBMATE",
+    "node-pg-migrate": "backout.database.histories.node_pg_migrate:NODE_PG_MIGRATE",
 }
 """Every tool's adapter, as ``module:object``; the order is the order detection tries them
 (backout's own first)."""
