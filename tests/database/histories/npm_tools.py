@@ -14,6 +14,7 @@ A test gets a :class:`Tool` for the test's own database (fixtures ``dbmate``,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -155,13 +156,17 @@ def npm_tools() -> Path:
 
 def _tool(npm_tools: Path, name: str, database_url: str) -> Tool:
     executable = npm_tools / name
-    probe = run_tool(executable, ("--version",), npm_tools, "", check=False)
-    if probe.returncode != 0:
-        pytest.skip(
-            f"{name} does not run on this platform ({probe.stderr.strip()[:200]}): regenerate"
-            " tests/tools/npm/package-lock.json with `npm install --package-lock-only` there"
-        )
+    broken = _broken(executable)
+    if broken is not None:
+        pytest.skip(f"{name} does not run here ({broken}): reinstall it with an empty cache")
     return Tool(executable, tool_url(database_url))
+
+
+@functools.cache
+def _broken(executable: Path) -> str | None:
+    """Why ``executable --version`` fails (dbmate's binary missing for this platform), once."""
+    probe = run_tool(executable, ("--version",), executable.parent, "", check=False)
+    return None if probe.returncode == 0 else probe.stderr.strip()[:200]
 
 
 @pytest.fixture

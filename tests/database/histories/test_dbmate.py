@@ -22,6 +22,7 @@ from backout.database.history import Applied, ensure_history
 from backout.migrations.catalog import discover
 from backout.migrations.entry import Entry
 from tests.database.histories.npm_tools import Tool, dbmate, npm_tools  # noqa: F401  (fixtures)
+from tests.database.histories.shapes import has_column, shape
 
 DBMATE = adapter("dbmate")
 TABLE = "schema_migrations"
@@ -54,32 +55,9 @@ def versions(conn: psycopg.Connection[Any]) -> list[str]:
     return [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
 
 
-def shape(conn: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:
-    """Columns (name, type, not null) and the primary key, from the catalog."""
-    columns = conn.execute(
-        "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute"
-        " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        (table,),
-    ).fetchall()
-    keys = conn.execute(
-        "SELECT contype, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE conrelid = to_regclass(%s) AND contype <> 'n' ORDER BY 1, 2",  # 18: not null too
-        (table,),
-    ).fetchall()
-    return [*columns, *keys]
-
-
 def applied(entry: Entry) -> Applied:
     """The row backout would record for ``entry`` (dbmate keeps only its version)."""
     return Applied(entry.version or "", entry.name, datetime.now(UTC), "tester", None)
-
-
-def has_column(conn: psycopg.Connection[Any], table: str, column: str) -> bool:
-    found = conn.execute(
-        "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
-        (table, column),
-    ).fetchone()
-    return found is not None
 
 
 def test_dbmate_recognises_its_table_of_any_version_length(conn: psycopg.Connection[Any]) -> None:
@@ -117,7 +95,7 @@ def test_create_makes_the_table_dbmate_makes(conn: psycopg.Connection[Any]) -> N
     DBMATE.create(conn, TABLE)  # as dbmate's: if not exists
 
     assert shape(conn, "public.schema_migrations") == [
-        ("version", "character varying", True),
+        ("version", "character varying", True, False),
         ("p", "PRIMARY KEY (version)"),
     ]
     assert shape(conn, "public.schema_migrations") == shape(conn, "theirs.schema_migrations")
@@ -189,7 +167,7 @@ def test_dbmates_status_and_up_agree_after_backout_rolls_back(
     dbmate("--no-dump-schema", "up", cwd=root)
     assert DBMATE.recognises(columns_of(conn, TABLE))
     assert shape(conn, TABLE) == [
-        ("version", "character varying", True),
+        ("version", "character varying", True, False),
         ("p", "PRIMARY KEY (version)"),
     ]
     assert set(DBMATE.read(conn, TABLE, entries).applied) == {"20240101120000", "20240102120000"}

@@ -110,8 +110,9 @@ def _pending_before(pending: str, later: str) -> Trouble:
         pending,
         f"node-pg-migrate records {later} as run but not {pending}, which comes before it:"
         f" {_REFUSES}",
-        f"to run node-pg-migrate again, re-apply {pending} (`backout apply`, or"
-        f" `node-pg-migrate up --no-check-order`), or roll back {later} first",
+        f"roll {later} back too, then `node-pg-migrate up` applies both in order; or"
+        f" `node-pg-migrate up --no-check-order` re-applies {pending} alone, and node-pg-migrate"
+        " needs `--no-check-order` from then on",
     )
 
 
@@ -120,7 +121,8 @@ def _run_out_of_order(first: str, recorded: str) -> Trouble:
         first,
         f"node-pg-migrate records {recorded} as run before {first}, against the files' order:"
         f" {_REFUSES}",
-        "run node-pg-migrate with `--no-check-order`; the rows need no change",
+        f"run node-pg-migrate with `--no-check-order`; or roll back {first} and the migrations"
+        " after it, then `node-pg-migrate up` runs them in order",
     )
 
 
