@@ -29,7 +29,7 @@ from backout.database.histories.base import Recorded, Trouble
 from backout.database.history import Applied
 from backout.migrations.entry import Entry
 
-COLUMNS = ["id", "name", "run_on"]
+COLUMNS = {"id", "name", "run_on"}
 
 
 class NodePgMigrateHistory:
@@ -37,7 +37,7 @@ class NodePgMigrateHistory:
     default_table = "public.pgmigrations"
 
     def recognises(self, columns: Mapping[str, str]) -> bool:
-        return list(columns) == COLUMNS and columns["run_on"].startswith("timestamp")
+        return set(columns) == COLUMNS and columns["run_on"].startswith("timestamp")
 
     def create(self, conn: psycopg.Connection[Any], table: str) -> None:
         conn.execute(
