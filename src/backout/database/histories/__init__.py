@@ -16,6 +16,8 @@ __all__ = ["ADAPTERS", "TOOL_TABLES", "History", "Recorded", "Trouble", "adapter
 
 ADAPTERS: dict[str, str] = {
     "backout": "backout.database.histories.backout:BACKOUT",
+    "dbmate": "backout.database.histories.dbmate:DBMATE",
+    "node-pg-migrate": "backout.database.histories.node_pg_migrate:NODE_PG_MIGRATE",
     "goose": "backout.database.histories.goose:GOOSE",
     "golang-migrate": "backout.database.histories.golang_migrate:GOLANG_MIGRATE",
     "sqlx": "backout.database.histories.sqlx:SQLX",
