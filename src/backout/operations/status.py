@@ -123,9 +123,14 @@ def compute_status(folders: Sequence[FolderHistory]) -> list[MigrationStatus]:
     return result
 
 
+_RECORDED = (State.APPLIED, State.MODIFIED)
+"""States a history row stands behind: a trouble about such a migration makes it ``dirty``."""
+
+
 def _with_troubles(f: FolderHistory, rows: list[MigrationStatus]) -> list[MigrationStatus]:
     """The folder's rows with its tool's name, and each trouble on the migration it concerns
-    (``dirty``); one that names no migration of the folder goes on its last row."""
+    (``dirty`` when its history says it is applied); one that names no migration of the
+    folder goes on its last row."""
     rows = [replace(r, history_tool=f.history_tool) for r in rows]
     for trouble in f.troubles:
         at = next(
@@ -135,7 +140,8 @@ def _with_troubles(f: FolderHistory, rows: list[MigrationStatus]) -> list[Migrat
         if at < 0:
             continue
         row = rows[at]
-        state = State.DIRTY if trouble.migration in (row.name, row.version) else row.state
+        named = trouble.migration in (row.name, row.version)
+        state = State.DIRTY if named and row.state in _RECORDED else row.state
         rows[at] = replace(row, state=state, troubles=(*row.troubles, trouble.describe()))
     return rows
 
