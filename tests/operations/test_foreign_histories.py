@@ -131,3 +131,24 @@ def test_a_dirty_golang_migrate_table_is_explained_and_never_cleared(
         procedure.emergency(settings, target, ME, request)
     assert "golang-migrate's history table says" in refused.value.message
     assert rows(conn, "SELECT version, dirty FROM schema_migrations") == [(2, True)]
+
+
+def test_what_the_tools_table_cannot_record_is_refused_before_anything_runs(
+    tmp_path: Path, target: Target, conn: psycopg.Connection[Any]
+) -> None:
+    """golang-migrate keeps one version: rolling back 1 while 2 is applied cannot be written."""
+    settings = _project(tmp_path, MIGRATE_FILES)
+    conn.execute("CREATE TABLE users (id int PRIMARY KEY, email text)")
+    make(conn, GOLANG_MIGRATE, "schema_migrations")
+    conn.execute("INSERT INTO schema_migrations VALUES (2, false)")
+    request = procedure.Request(reference="1", reason="users broke", no_git=True)
+
+    with pytest.raises(RefusedError):
+        procedure.emergency(settings, target, ME, request, options=FAST)
+
+    assert rows(conn, "SELECT version, dirty FROM schema_migrations") == [(2, False)]
+    assert rows(conn, "SELECT to_regclass('users') IS NOT NULL") == [(True,)]
+    assert not (tmp_path / "ops").exists()  # no incident opened
+
+    rollback(settings, target, ME, "2", options=FAST)
+    assert rows(conn, "SELECT version, dirty FROM schema_migrations") == [(1, False)]

@@ -17,7 +17,7 @@ import psycopg
 from backout.config import Settings
 from backout.database.connection import Target
 from backout.database.histories import Recorded
-from backout.database.histories.binding import applied_in, history_of
+from backout.database.histories.binding import applied_in, entry_of, history_of
 from backout.database.history import Applied
 from backout.database.runner import Reporter, Runner, RunOptions
 from backout.errors import MalformedMigrationError, RefusedError, UsageError
@@ -105,6 +105,9 @@ class _Rollback:
                 hint="`backout status` shows what is applied",
             )
         statements = rollback_statements_of(migration, self.rollback_file)
+        history.check_rollback(
+            conn, entry_of(self.catalog, migration), self.catalog.in_folder(migration.folder)
+        )
         if self.rollback_file is None and not self.use_current_rollback:
             refuse_changed_rollback(migration, applied)
         warnings = troubles + _later_overlaps(self.catalog, conn, self.settings, migration)

@@ -64,6 +64,17 @@ class Bound:
     ) -> None:
         self.history.record_rolled_back(conn, self.table, entry, entries)
 
+    def check_rollback(
+        self, conn: psycopg.Connection[Any], entry: Entry, entries: Sequence[Entry]
+    ) -> None:
+        """Raise what recording ``entry`` rolled back would raise (a dirty table, a rollback
+        the tool's table cannot express), by recording it in a transaction always rolled
+        back: asked before anything runs, so nothing fails after the rollback's SQL."""
+        if not self.foreign:
+            return
+        with conn.transaction(force_rollback=True):
+            self.history.record_rolled_back(conn, self.table, entry, entries)
+
     def ensure(self, conn: psycopg.Connection[Any]) -> None:
         """The table, created the tool's way when missing (backout's own: upgraded too)."""
         if not self.foreign or not columns_of(conn, self.table):

@@ -104,6 +104,7 @@ def safety_plan(run: Run) -> Plan:
         _refuse_not_applied(run, table)
     elif run.request.rollback_file is None and not run.request.use_current_rollback:
         refuse_changed_rollback(migration, applied)
+    history.check_rollback(run.conn, run.entry, run.catalog.in_folder(migration.folder))
     return plan
 
 
