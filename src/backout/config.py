@@ -97,6 +97,7 @@ KEY_QUERY_KEYS = ("name", "sql", "budget_ms")
 SMOKE_CHECK_KEYS = ("name", "sql")
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_QUALIFIED = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 # Environment variables that override the file (and are overridden by flags).
 ENV_CONFIG = "BACKOUT_CONFIG"
@@ -382,7 +383,7 @@ def _history_tables(given: _Sources) -> dict[Path, str]:
         given.table.get("history_tables", {}), given.file or given.root, "history_tables"
     )
     return {
-        _absolute(given.root, Path(folder)): _identifier(name, given.file)
+        _absolute(given.root, Path(folder)): _identifier(name, given.file, _QUALIFIED)
         for folder, name in tables.items()
     }
 
@@ -484,12 +485,13 @@ def _review_policy(table: Mapping[str, Any], path: Path | None) -> dict[str, Any
     return {"review_clock": clock, "time_zone": str(time_zone), "action_item_days": days}
 
 
-def _identifier(value: object, path: Path | None) -> str:
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+def _identifier(value: object, path: Path | None, pattern: re.Pattern[str] = _IDENTIFIER) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        schema = ", optionally after a schema and a dot" if pattern is _QUALIFIED else ""
         raise ConfigError(
             f"{value!r} is not a table name",
             path=path,
-            hint="use letters, digits and underscores, at most 63 characters",
+            hint=f"use letters, digits and underscores, at most 63 characters{schema}",
         )
     return value
 

@@ -152,3 +152,24 @@ def test_what_the_tools_table_cannot_record_is_refused_before_anything_runs(
 
     rollback(settings, target, ME, "2", options=FAST)
     assert rows(conn, "SELECT version, dirty FROM schema_migrations") == [(1, False)]
+
+
+def test_a_custom_table_name_is_honoured(
+    tmp_path: Path, target: Target, conn: psycopg.Connection[Any]
+) -> None:
+    """goose -table ops.goose_versions: history_tables names it, with its schema."""
+    config = 'history = "goose"\n[history_tables]\ndb = "ops.goose_versions"\n'
+    settings = _project(tmp_path, GOOSE_FILES, config)
+    conn.execute("CREATE SCHEMA ops; CREATE TABLE users (id int PRIMARY KEY, email text)")
+    conn.execute(GOOSE.format("ops.goose_versions").encode())
+    for version in (0, 1, 2):
+        conn.execute(
+            "INSERT INTO ops.goose_versions (version_id, is_applied) VALUES (%s, true)", (version,)
+        )
+
+    assert [s.state.value for s in status(settings, target)] == ["applied", "applied"]
+    rollback(settings, target, ME, "00002", options=FAST)
+
+    versions = "SELECT version_id FROM ops.goose_versions ORDER BY id"
+    assert rows(conn, versions) == [(0,), (1,)]
+    assert rows(conn, "SELECT to_regclass('goose_db_version')") == [(None,)]
