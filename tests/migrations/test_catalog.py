@@ -167,6 +167,15 @@ def test_the_first_version_in_an_empty_folder_is_001(root: Path) -> None:
     assert catalog_of(root, "empty").next_version(root / "empty") == "001"
 
 
+def test_the_next_version_keeps_the_folders_own_width(root: Path) -> None:
+    folder = root / "unpadded"
+    folder.mkdir()
+    for name in ("1_users.up.sql", "1_users.down.sql", "2_email.up.sql", "2_email.down.sql"):
+        (folder / name).write_text("SELECT 1;\n")
+
+    assert catalog_of(root, "unpadded").next_version(folder) == "3"
+
+
 def test_a_missing_folder_is_a_config_error(root: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         catalog_of(root, "migrations", "db")

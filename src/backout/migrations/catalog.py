@@ -156,11 +156,12 @@ class DuplicateVersionError(UsageError):
 
 
 def next_version(entries: Iterable[Entry]) -> str:
-    """One more than the highest version of ``entries``, as wide as the widest (at least 3)."""
+    """One more than the highest version of ``entries``, as wide as the widest (3 digits in an
+    empty folder; ``3`` after unpadded ``1`` and ``2``, as golang-migrate teams number)."""
     # the leading number of each version: 004 of 004, 003 of a Liquibase changeset's 003.02
     numbers = [m.group() for e in entries if e.version and (m := _LEADING.match(e.version))]
     highest = max((int(n) for n in numbers), default=0)
-    width = max([3, *(len(n) for n in numbers)])
+    width = max((len(n) for n in numbers), default=3)
     return str(highest + 1).zfill(width)
 
 
