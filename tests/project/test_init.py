@@ -152,7 +152,10 @@ def test_without_a_pyproject_it_writes_backout_toml_with_each_folders_format(
 def test_pre_commit_hooks_are_appended_to_an_existing_config_as_its_list_is_indented(
     shop: Path,
 ) -> None:
-    existing = "# ours\nrepos:\n-   repo: https://example.com/hooks\n    rev: v1\n    hooks:\n    -   id: x\n"
+    existing = (
+        "# ours\nrepos:\n-   repo: https://example.com/hooks\n    rev: v1\n"
+        "    hooks:\n    -   id: x\n"
+    )
     (shop / ".pre-commit-config.yaml").write_text(existing)
 
     result = run("init", "--pre-commit")
