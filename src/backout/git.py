@@ -4,7 +4,8 @@ The only module that talks to git, through one backend: GitPython, imported insi
 (``backout --version`` must not pay for it). Two kinds of functions:
 
 - reading (:func:`operator_identity`, :func:`file_history`, :func:`file_diff_since`,
-  :func:`branch_names`, :func:`files_on_branches`, :func:`files_in_folder_on_branches`): git adds
+  :func:`branch_names`, :func:`files_on_branches`, :func:`files_in_folder_on_branches`,
+  :func:`first_commit_of`, :func:`files_at`): git adds
   context to an operation and never gates one, so these answer with an empty result when there
   is no repository, no git executable or no history;
 - writing (:func:`commit_files_on_branch`, :func:`commit_file`): ``None`` outside a repository,
@@ -534,6 +535,46 @@ def files_in_folder_on_branches(folder: Path, *, suffix: str = "") -> list[Branc
         for short, path, sha in wanted
         if (data := contents.get(sha)) is not None
     ]
+
+
+# What a branch holds: the base a change is compared with
+
+BASE_CANDIDATES = ("origin/HEAD", "origin/main", "origin/master", "main", "master")
+"""Where the main branch is looked for, in order, when no base is named."""
+
+
+def first_commit_of(root: Path, refs: Sequence[str]) -> str | None:
+    """The first of ``refs`` (branch names, tags, commit ids) that names a commit in the
+    repository holding ``root``; ``None`` when none does, or there is no repository."""
+    top = top_level(root)
+    if top is None:
+        return None
+    for ref in refs:
+        if ref.startswith("-"):  # never an option
+            continue
+        done = _run(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        if done.returncode == 0:
+            return ref
+    return None
+
+
+def files_at(root: Path, ref: str, folder: Path, *, suffix: str = "") -> dict[Path, bytes]:
+    """The files under ``folder`` (at any depth) that ``ref`` holds, ending with ``suffix``, by
+    where they are in the working tree; read-only. ``{}`` outside a repository or when
+    ``ref`` has no such folder; ``ref`` must name a commit (see :func:`first_commit_of`)."""
+    top = top_level(root)
+    inside = None if top is None else _relative_folder(top, folder)
+    if top is None or inside is None:
+        return {}
+    listing = _run(top, "ls-tree", "-r", "-z", f"{ref}^{{commit}}", "--", inside).text
+    wanted: list[tuple[str, str]] = []
+    for line in listing.split("\0"):
+        meta, _, path = line.partition("\t")
+        fields = meta.split()
+        if len(fields) == 3 and fields[1] == "blob" and path.endswith(suffix):
+            wanted.append((path, fields[2]))
+    contents = _read_blobs(top, list(dict.fromkeys(sha for _, sha in wanted)))
+    return {top / path: data for path, sha in wanted if (data := contents.get(sha)) is not None}
 
 
 def _relative_folder(top: Path, folder: Path) -> str | None:

@@ -10,6 +10,12 @@ from __future__ import annotations
 from backout.cli.lazy import Lazy
 
 COMMANDS: dict[str, Lazy] = {
+    "init": Lazy(
+        "backout.cli.project:init",
+        "Set a repository up for backout: its settings, the backups ignore line, the "
+        "postmortems\nfolder, and optionally a CI workflow and pre-commit hooks. Writes only "
+        "what is missing.",
+    ),
     "status": Lazy(
         "backout.cli.database:status",
         "Each migration's state: applied, pending, modified, missing, damaged or rolled back.\n"
@@ -48,6 +54,11 @@ COMMANDS: dict[str, Lazy] = {
     "lint": Lazy(
         "backout.cli.migrations:lint",
         "Check migration files against the strategy's rules. Exit 3 when any error is found.",
+    ),
+    "guard": Lazy(
+        "backout.cli.project:guard",
+        "Refuse edits to migrations the main branch already holds. Exit 3 when one was "
+        "changed\nor deleted.",
     ),
     "show": Lazy(
         "backout.cli.migrations:show",

@@ -82,6 +82,11 @@ RULES: dict[str, Rule] = {
         Rule("header-placeholder", Severity.WARNING, "a header field still says TODO"),
         Rule("forward-empty", Severity.ERROR, "the migration has no SQL statement"),
         Rule("unfinished-stub", Severity.ERROR, "a fix-forward stub not written yet"),
+        Rule(
+            "committed-migration-edited",
+            Severity.ERROR,
+            "a migration the main branch holds was changed or deleted (`backout guard`)",
+        ),
         Rule("sql-syntax", Severity.ERROR, "PostgreSQL's parser rejects the SQL"),
         Rule("psql-meta-command", Severity.ERROR, "a psql meta-command such as \\i or \\set"),
         Rule("rollback-missing", Severity.ERROR, "no ROLLBACK section, or one with no SQL"),
