@@ -26,16 +26,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers by default (CI has 2 cores); PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # The database tests only, against BACKOUT_TEST_DATABASE_URL (CI points it at PostgreSQL 15).
 test-db: $(STAMP)
-	$(BIN)/pytest -m db
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m db
 
 # The fault suite alone: kill -9, terminated backends, blocking sessions (tests/faults/).
 test-faults: $(STAMP)
-	$(BIN)/pytest -m faults
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m faults
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -58,12 +58,14 @@ def test_the_lock_is_held_by_the_session_that_runs_the_change(
         for _ in range(500):
             sleeping = watcher.execute(
                 "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1)'"
+                " AND datname = current_database()"
             ).fetchall()
             if sleeping:
                 break
             time.sleep(0.01)
         holders = watcher.execute(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND classid = (%s >> 32)::oid AND objid = (%s & 4294967295)::oid",
             (LOCK_KEY, LOCK_KEY),
         ).fetchall()
@@ -98,6 +100,7 @@ def test_sql_that_releases_the_lock_keeps_it_to_its_commit_and_the_next_step_is_
         for _ in range(500):
             if other.execute(
                 "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(0.5)'"
+                " AND datname = current_database()"
             ).fetchall():
                 break
             time.sleep(0.01)

@@ -63,6 +63,7 @@ def test_a_backend_terminated_mid_run_fails_cleanly_and_is_audited(
                 found = killer.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE application_name = 'backout' AND query LIKE '%pg_sleep%'"
+                    " AND datname = current_database()"
                 ).fetchall()
                 if found:
                     return

@@ -27,11 +27,13 @@ class NeverReached(AssertionError):
     """backout never reached the point the test waited for."""
 
 
-def backend(url: str, where: str, *, patience: float = PATIENCE) -> int:
+def backend(url: str, where: str, *, patience: float = PATIENCE, anywhere: bool = False) -> int:
     """The pid of the first backout session matching ``where`` (SQL over pg_stat_activity,
-    e.g. ``"query LIKE '%pg_sleep%'"`` or ``"wait_event_type = 'Lock'"``), once one does."""
+    e.g. ``"query LIKE '%pg_sleep%'"`` or ``"wait_event_type = 'Lock'"``), once one does: in
+    the test's own database (tests run side by side on one server), or ``anywhere``."""
+    database = "" if anywhere else "AND datname = current_database() "
     query = (
-        "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'backout%' "
+        f"SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'backout%' {database}"
         f"AND pid <> pg_backend_pid() AND ({where}) ORDER BY backend_start LIMIT 1"
     )
     deadline = time.monotonic() + patience
@@ -51,12 +53,14 @@ def terminate(url: str, pid: int) -> None:
 
 
 def no_backout_sessions(url: str, *, patience: float = PATIENCE) -> None:
-    """Wait until the server holds no backout session (a killed client's backends go away)."""
+    """Wait until the test's database has no backout session (a killed client's backends go
+    away); other databases' sessions (another test running beside this one) do not count."""
     deadline = time.monotonic() + patience
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'backout%'"
+                " AND datname = current_database()"
             ).fetchone()
             if row is not None and row[0] == 0:
                 return

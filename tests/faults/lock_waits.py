@@ -21,6 +21,7 @@ PRIORITY = "SELECT count(*) FROM information_schema.columns WHERE column_name = 
 _HOLDER = f"""
 SELECT l.pid FROM pg_locks l
  WHERE l.locktype = 'advisory' AND l.granted
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND l.classid = ({LOCK_KEY} >> 32)::oid AND l.objid = ({LOCK_KEY} & 4294967295)::oid
 """
 

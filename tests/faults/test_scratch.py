@@ -73,7 +73,7 @@ def test_a_killed_verify_leaves_its_scratch_database_and_the_next_run_drops_it(
     slow_migration(project, 1)
     args = ["verify", "--all", "--scratch-database-url", database_url]
     with running(args, project) as process:
-        scratch = database_of(database_url, backend(database_url, SLEEPING))
+        scratch = database_of(database_url, backend(database_url, SLEEPING, anywhere=True))
         kill_9(process)
     unused(database_url, scratch)
     assert exists(database_url, scratch)  # what the kill left
@@ -92,7 +92,7 @@ def test_a_scratch_database_whose_run_is_alive_is_never_dropped(
     slow_migration(project, 60)
     args = ["verify", "--all", "--scratch-database-url", database_url]
     with running(args, project) as first:
-        pid = backend(database_url, SLEEPING)
+        pid = backend(database_url, SLEEPING, anywhere=True)
         scratch = database_of(database_url, pid)
         other = tmp_path_factory.mktemp("other")
         (other / "migrations").mkdir()

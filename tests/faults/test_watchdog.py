@@ -76,6 +76,7 @@ class Application:
         found = _poll(
             self.url,
             "SELECT now() FROM pg_stat_activity WHERE application_name = 'app'"
+            " AND datname = current_database()"
             " AND wait_event_type = 'Lock' HAVING count(*) = %s",
             (self.count,),
         )
@@ -87,7 +88,7 @@ class Application:
             rows(
                 self.url,
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'app'"
-                " AND wait_event_type = 'Lock'",
+                " AND datname = current_database() AND wait_event_type = 'Lock'",
             )[0][0]
         )
 
@@ -129,7 +130,8 @@ def watch_looked(url: str, since: datetime, looks: int = 3) -> None:
                 raise NeverReached("backout's watching session never looked")
             found = conn.execute(
                 "SELECT query_start FROM pg_stat_activity"
-                " WHERE application_name = 'backout (watch)' AND query_start > %s",
+                " WHERE application_name = 'backout (watch)' AND query_start > %s"
+                " AND datname = current_database()",
                 (since,),
             ).fetchall()
             seen.update(row[0] for row in found)

@@ -43,7 +43,10 @@ def test_a_dry_run_behind_a_blocker_retries_names_it_and_gives_up(
         assert "application 'nightly export'" in str(caught.value)
         assert str(caught.value).startswith("the dry run: ")
         # nothing of the dry run waits any more: its queued request went with its transaction
-        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert rows(conn, waiting) == [(0,)]
     assert any("lock timeout (0.2 s)" in line and "retry 1/1" in line for line in progress)
     assert rows(conn, PRIORITY) == [(1,)]

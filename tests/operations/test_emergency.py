@@ -259,6 +259,7 @@ def test_a_backend_killed_mid_rollback_leaves_the_database_unchanged(
                 if killer.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE application_name = 'backout' AND query LIKE '%pg_sleep%'"
+                    " AND datname = current_database()"
                 ).fetchall():
                     return
                 time.sleep(0.05)
@@ -316,6 +317,7 @@ def test_a_killed_backout_leaves_the_database_unchanged_and_a_rerun_finishes(
     sleeping = (
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE application_name = 'backout' AND query LIKE '%pg_sleep%'"
+        " AND datname = current_database()"
     )
     process = subprocess.Popen(command, cwd=project, stderr=subprocess.PIPE, text=True)
     try:
