@@ -28,7 +28,13 @@ from backout.migrations.catalog import (
 from backout.migrations.file import NAME_PATTERN, REQUIRED_HEADER, STUB_MARKER, MigrationFile
 from backout.migrations.formats.strategy import orphans_in
 from backout.migrations.ignores import ignored_lines
-from backout.migrations.lock_safety import Hazard, hazards, index_tables, parsed
+from backout.migrations.lock_safety import (
+    Hazard,
+    hazards,
+    index_tables,
+    parsed,
+    shares_transaction,
+)
 from backout.migrations.statements import Flag, Problem, Statement
 
 
@@ -477,13 +483,14 @@ def check_lock_safety(m: MigrationFile, options: LintOptions) -> Iterator[Findin
     file = rollback.path or m.path
     lines = {m.path: [s.line for s in m.statements]}
     lines.setdefault(file, []).extend(s.line for s in rollback.statements)
-    found = hazards(forward, transactional=not m.no_transaction, require_timeout=required)
+    shared = shares_transaction(m.statements, transactional=not m.no_transaction)
+    found = hazards(forward, shared=shared, require_timeout=required)
     yield from _unless_ignored(m, m.path, lines[m.path], found)
     if not rollback.statements:
         return
     found = hazards(
         parsed(rollback.statements),
-        transactional=not rollback.no_transaction,
+        shared=shares_transaction(rollback.statements, transactional=not rollback.no_transaction),
         require_timeout=required,
         indexes=index_tables(forward),
     )

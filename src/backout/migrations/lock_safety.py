@@ -57,7 +57,7 @@ class Parsed:
 
 
 _MAY_LOCK = re.compile(
-    r"^\s*(alter|drop|set|lock|truncate|cluster|vacuum|reindex|refresh|select|"
+    r"^\s*(alter|drop|set|reset|lock|truncate|cluster|vacuum|reindex|refresh|select|"
     r"create\s+(?!(or\s+replace\s+)?(function|procedure|trigger|view|type|domain)\b))",
     re.IGNORECASE,
 )
@@ -104,18 +104,27 @@ _CREATED_RELATIONS = frozenset(
 )
 
 
+_SETTING = re.compile(r"^\s*(set|reset)\b", re.IGNORECASE)
+
+
+def shares_transaction(statements: Sequence[Statement], *, transactional: bool) -> bool:
+    """Whether a section runs in one transaction with more than one statement that is not a
+    ``SET``."""
+    return transactional and sum(1 for s in statements if not _SETTING.match(s.sql)) > 1
+
+
 def hazards(
     section: Sequence[Parsed],
     *,
-    transactional: bool,
+    shared: bool,
     require_timeout: bool,
     indexes: Mapping[str, str] | None = None,
 ) -> Iterator[Hazard]:
-    """The hazards of one section, in order. ``transactional``: the section runs in one
-    transaction; ``require_timeout``: it must set ``lock_timeout`` itself; ``indexes``: the
-    tables of indexes the file creates (:func:`index_tables`), for ``DROP INDEX``."""
+    """The hazards of one section, in order. ``shared``: the section runs in one transaction
+    with other statements (:func:`shares_transaction`); ``require_timeout``: it must set
+    ``lock_timeout`` itself; ``indexes``: the tables of indexes the file creates
+    (:func:`index_tables`), for ``DROP INDEX``."""
     state = _Section(indexes=indexes or {}, dropped=frozenset(_dropped_tables(section)))
-    shared = transactional and sum(1 for p in section if p.kind != "VariableSetStmt") > 1
     for p in section:
         if p.kind == "VariableSetStmt":
             state.timeout = _sets_timeout(p.node, state.timeout)
