@@ -10,6 +10,7 @@ import pytest
 
 from backout.config import load_settings
 from backout.migrations.file import MigrationFile, parse_migration
+from backout.migrations.formats import get_format
 from backout.migrations.lint import LintOptions, Severity, lint, lint_project
 from backout.migrations.lock_safety import RULE_IDS
 
@@ -185,3 +186,26 @@ def test_the_project_settings_say_whether_files_must_set_lock_timeout(
 
     assert [f.rule for f in report.findings] == (["lock-timeout"] * 2 if warned else [])
     assert report.errors == 0
+
+
+GOOSE = """\
+-- +goose Up
+-- +goose NO TRANSACTION
+-- backout:ignore rename
+ALTER TABLE accounts RENAME COLUMN owner TO holder;
+ALTER TYPE account_state ADD VALUE 'frozen';
+INSERT INTO account_states (state) VALUES ('frozen');
+
+-- +goose Down
+ALTER TABLE accounts RENAME COLUMN holder TO owner;
+"""
+
+
+def test_other_formats_are_checked_and_honour_ignore_comments_and_no_transaction(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "00001_rename_owner.sql").write_text(GOOSE)
+    goose = get_format("goose")
+    (m,) = [goose.read(entry) for entry in goose.entries(tmp_path)]
+
+    assert [(f.rule, f.line, f.message[:11]) for f in lint([m])] == [("rename", 9, "(rollback) ")]
