@@ -11,8 +11,8 @@
 -- and sort or range on closes_at, which this index serves.
 -- A plain CREATE INDEX blocks writes (not reads) to markets while it builds.
 -- In Phase 1 the table is small and this runs in staging only; on a large
--- production table, use CREATE INDEX CONCURRENTLY in a migration that runs
--- outside a transaction.
+-- production table, use CREATE INDEX CONCURRENTLY outside a transaction.
+-- backout:ignore-file index-not-concurrent
 
 CREATE INDEX idx_markets_status_closes_at ON markets (status, closes_at);
 

@@ -55,6 +55,7 @@ TOP_LEVEL_KEYS = (
     "action_item_days",
     "key_queries",
     "smoke_checks",
+    "lint_lock_timeout",
 )
 FORMAT_NAMES = (
     "strategy",
@@ -212,6 +213,9 @@ class Settings:
     """Days to complete an action item, by severity."""
     key_queries: tuple[KeyQuery, ...] = ()
     smoke_checks: tuple[SmokeCheck, ...] = ()
+    lint_lock_timeout: str = "backout"
+    """``backout`` or ``required``: who sets ``lock_timeout`` for the lint rule
+    ``lock-timeout`` (:func:`backout.migrations.lint.options_for`)."""
 
     @property
     def clock_policy(self) -> ClockPolicy:
@@ -308,6 +312,12 @@ def load_settings(
         **_review_policy(table, config_file),
         key_queries=_key_queries(table.get("key_queries", []), config_file),
         smoke_checks=_smoke_checks(table.get("smoke_checks", []), config_file),
+        lint_lock_timeout=_choice(
+            table.get("lint_lock_timeout", "backout"),
+            LINT_LOCK_TIMEOUTS,
+            config_file,
+            "lint_lock_timeout",
+        ),
     )
 
 
@@ -483,6 +493,17 @@ def _review_policy(table: Mapping[str, Any], path: Path | None) -> dict[str, Any
             )
         days[severity] = value
     return {"review_clock": clock, "time_zone": str(time_zone), "action_item_days": days}
+
+
+LINT_LOCK_TIMEOUTS = ("backout", "required")
+
+
+def _choice(value: object, choices: tuple[str, ...], path: Path | None, key: str) -> str:
+    if value not in choices:
+        raise ConfigError(
+            f"{key} must be {' or '.join(map(repr, choices))}, not {value!r}", path=path
+        )
+    return str(value)
 
 
 def _identifier(value: object, path: Path | None, pattern: re.Pattern[str] = _IDENTIFIER) -> str:

@@ -34,7 +34,7 @@ INDEX = f"""\
 -- Purpose: Index jobs by payload kind
 -- Phase: 1
 -- Checklist: 1.2
-
+-- backout:ignore-file index-not-concurrent
 CREATE INDEX idx_jobs_kind ON jobs ((payload->>'kind'));
 
 {BANNER}

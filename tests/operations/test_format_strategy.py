@@ -178,6 +178,9 @@ def test_lint_reports_the_orphan_script_with_its_rule(
         ("migrations/002_add_accounts_name_index.sql", "rollback-missing"),
         ("migrations/003_add_accounts_plan.sql", "rollback-data-loss"),
         ("migrations/rollback_2023_cleanup.sql", "orphan-rollback"),
+        # lock-safety warnings: accounts exists when these run
+        ("migrations/002_add_accounts_name_index.sql", "index-not-concurrent"),
+        ("migrations/008_add_accounts_plan_fk.sql", "scan-under-lock"),
     }
 
 

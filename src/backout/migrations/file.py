@@ -14,6 +14,8 @@ from pathlib import Path
 
 from backout.errors import MalformedMigrationError
 from backout.migrations.formats.markers import foreign_marker_problems
+from backout.migrations.ignores import MARKER as IGNORE_MARKER
+from backout.migrations.ignores import Ignore, ignores_in
 from backout.migrations.rollback_source import (
     COMMENT_BLOCK,
     SOURCES,
@@ -79,6 +81,8 @@ class MigrationFile:
     no_transaction: bool = False
     """The format says the forward section runs outside a transaction (goose's
     ``NO TRANSACTION``, dbmate's ``transaction:false``...): statement by statement, journaled."""
+    ignores: tuple[Ignore, ...] = ()
+    """The ``-- backout:ignore <rule>`` comments in the file and its rollback file."""
 
     @property
     def number(self) -> int | None:
@@ -150,7 +154,16 @@ def parse_migration(
         comments=forward.comments,
         problems=tuple(sorted((*forward.problems, *foreign, *unused), key=lambda p: p.line)),
         wrapper=forward.wrapper,
+        ignores=_ignores(source, rollback),
     )
+
+
+def _ignores(source: MigrationText, rollback: Rollback) -> tuple[Ignore, ...]:
+    """The directives in the file, and in the sibling file that holds its rollback."""
+    found = ignores_in(source.path, source.text)
+    if rollback.path is not None and rollback.path != source.path:
+        found += ignores_in(rollback.path, source.siblings.get(rollback.path.name, ""))
+    return found
 
 
 def _with_stray_remarks(source: MigrationText, rollback: Rollback) -> Rollback:
@@ -286,6 +299,9 @@ def parse_header(lines: list[str]) -> Header:
             continue
         if not stripped.startswith("--"):
             break
+        if stripped[2:].lstrip().startswith(IGNORE_MARKER):  # a directive, not a field
+            last = None
+            continue
         match = _HEADER_FIELD.match(stripped)
         if match and match.group("value").strip() and not _looks_like_sql(match.group("key")):
             last = match.group("key").strip()

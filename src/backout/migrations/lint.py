@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +27,14 @@ from backout.migrations.catalog import (
 )
 from backout.migrations.file import NAME_PATTERN, REQUIRED_HEADER, STUB_MARKER, MigrationFile
 from backout.migrations.formats.strategy import orphans_in
+from backout.migrations.ignores import ignored_lines
+from backout.migrations.lock_safety import (
+    Hazard,
+    hazards,
+    index_tables,
+    parsed,
+    shares_transaction,
+)
 from backout.migrations.statements import Flag, Problem, Statement
 
 
@@ -130,6 +139,34 @@ RULES: dict[str, Rule] = {
             Severity.ERROR,
             "another tool's marker (`-- +goose Down`...) in a folder read in a different format",
         ),
+        Rule(
+            "lock-timeout",
+            Severity.WARNING,
+            "ACCESS EXCLUSIVE on an existing table with no lock_timeout, where backout's does not "
+            "apply",
+        ),
+        Rule(
+            "index-not-concurrent",
+            Severity.WARNING,
+            "CREATE INDEX or DROP INDEX without CONCURRENTLY on an existing table",
+        ),
+        Rule("rewrite-column-type", Severity.WARNING, "a column type change that rewrites a table"),
+        Rule(
+            "volatile-default",
+            Severity.WARNING,
+            "ADD COLUMN with a volatile default (serial, identity, random()...): a table rewrite",
+        ),
+        Rule(
+            "scan-under-lock",
+            Severity.WARNING,
+            "SET NOT NULL, or ADD CONSTRAINT without NOT VALID: a full scan under lock",
+        ),
+        Rule(
+            "enum-value-in-transaction",
+            Severity.WARNING,
+            "ALTER TYPE ... ADD VALUE in a transaction with other statements",
+        ),
+        Rule("rename", Severity.WARNING, "a table or column renamed: running code breaks"),
     )
 }
 SEQUENCE_LIMIT = 10**6
@@ -143,18 +180,42 @@ IRREVERSIBLE = re.compile(r"\b(irreversible|cannot be (rolled back|undone)|no ro
 _PLACEHOLDER = re.compile(r"^(todo|tbd|fixme|<.*>)$", re.I)
 
 
+@dataclass(frozen=True)
+class LintOptions:
+    """What the project's settings change in lint."""
+
+    lock_timeout_required_in: frozenset[Path] = frozenset()
+    """The folders whose SQL must set ``lock_timeout`` itself: run by another tool, or
+    ``lint_lock_timeout = "required"`` (see :func:`options_for`)."""
+    lock_safety: bool = True
+    """Whether to run the lock-safety rules at all (``apply``'s refusals do not need them)."""
+
+
+def options_for(settings: Settings) -> LintOptions:
+    """``lint_lock_timeout = "backout"`` (the default): backout runs every section with its own
+    ``lock_timeout``, so only folders whose ``history`` is another tool's (that tool runs the
+    SQL) must set it; ``"required"``: every folder must (the SQL is also run by psql...)."""
+    required = [
+        folder
+        for folder in settings.migrations
+        if settings.lint_lock_timeout == "required"
+        or settings.histories.get(folder, "backout") != "backout"
+    ]
+    return LintOptions(lock_timeout_required_in=frozenset(required))
+
+
 def finding(rule: str, file: Path, line: int, message: str) -> Finding:
     return Finding(rule, RULES[rule].severity, file, line, message)
 
 
-def lint(migrations: Sequence[MigrationFile]) -> list[Finding]:
+def lint(migrations: Sequence[MigrationFile], options: LintOptions | None = None) -> list[Finding]:
     """Every finding for ``migrations``, checked one by one and as a set, in file order."""
-    findings = [f for m in migrations for f in lint_file(m)]
+    findings = [f for m in migrations for f in lint_file(m, options)]
     findings.extend(f for check in SET_CHECKS for f in check(migrations))
     return sorted(findings, key=_order)
 
 
-def lint_file(m: MigrationFile) -> list[Finding]:
+def lint_file(m: MigrationFile, options: LintOptions | None = None) -> list[Finding]:
     """The findings of the checks that look at one file alone.
 
     A rule the file's reader already reported, in its format's words (``no 3_x.down.sql``), is
@@ -164,12 +225,16 @@ def lint_file(m: MigrationFile) -> list[Finding]:
     if m.version is None and any(p.code == "name-format" for p in m.problems):
         return list(check_problems(m))
     told = {p.code for p in m.all_problems}
-    return [
+    options = options or LintOptions()
+    found = [
         f
         for check in FILE_CHECKS
         for f in check(m)
         if check is check_problems or f.rule not in told
     ]
+    if options.lock_safety:
+        found.extend(check_lock_safety(m, options))
+    return found
 
 
 @dataclass(frozen=True)
@@ -188,7 +253,9 @@ class Report:
         return len(self.findings) - self.errors
 
 
-def lint_entries(entries: Sequence[Entry], neighbours: Sequence[Entry] = ()) -> Report:
+def lint_entries(
+    entries: Sequence[Entry], neighbours: Sequence[Entry] = (), options: LintOptions | None = None
+) -> Report:
     """Read and lint ``entries``; a file backout cannot read at all is a finding, not a crash.
 
     The checks over the set (duplicate versions, gaps) also see ``neighbours``, the other
@@ -196,7 +263,8 @@ def lint_entries(entries: Sequence[Entry], neighbours: Sequence[Entry] = ()) -> 
     read and checked in worker processes when there are many (:func:`map_entries`); the checks
     over the set need only their names.
     """
-    findings = [f for found in map_entries(_read_and_lint, entries) for f in found]
+    read_and_lint = partial(_read_and_lint, options=options or LintOptions())
+    findings = [f for found in map_entries(read_and_lint, entries) for f in found]
     chosen = {e.path for e in entries}
     everything = [*entries, *(e for e in neighbours if e.path not in chosen)]
     folders, known = {e.folder for e in entries}, {e.path for e in everything}
@@ -213,18 +281,19 @@ def lint_entries(entries: Sequence[Entry], neighbours: Sequence[Entry] = ()) -> 
 def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> Report:
     """``backout lint``: the named files and folders, or every configured folder."""
     catalog = project_catalog(settings, must_exist=not paths)
+    options = options_for(settings)
     if not paths:
-        return lint_entries(catalog.entries)
+        return lint_entries(catalog.entries, options=options)
     chosen = entries_for_paths(catalog, paths)
-    return lint_entries(chosen, neighbours(chosen))
+    return lint_entries(chosen, neighbours(chosen), options)
 
 
-def _read_and_lint(entry: Entry) -> list[Finding]:
+def _read_and_lint(entry: Entry, options: LintOptions) -> list[Finding]:
     try:
         migration = entry.read()
     except MalformedMigrationError as exc:
         return [finding("unreadable", exc.path, exc.line or 1, exc.reason)]
-    return lint_file(migration)
+    return lint_file(migration, options)
 
 
 def _order(f: Finding) -> tuple[str, int, str]:
@@ -395,7 +464,8 @@ def refusals(m: MigrationFile, *, forward: bool) -> list[Finding]:
     if not forward:
         mismatched = [p for p in m.problems if p.code == "format-mismatch"]
         return [_problem_finding(m, p) for p in (*mismatched, *m.rollback.problems)]
-    return [f for f in lint_file(m) if f.rule in REFUSED_BY_APPLY]
+    found = lint_file(m, LintOptions(lock_safety=False))
+    return [f for f in found if f.rule in REFUSED_BY_APPLY]
 
 
 def require_runnable(m: MigrationFile, *, forward: bool) -> None:
@@ -407,6 +477,40 @@ def require_runnable(m: MigrationFile, *, forward: bool) -> None:
         raise MalformedMigrationError(
             first.file, f"{first.rule}: {first.message} (run `backout lint`)", line=first.line
         )
+
+
+def check_lock_safety(m: MigrationFile, options: LintOptions) -> Iterator[Finding]:
+    """The lock-safety rules (:mod:`~backout.migrations.lock_safety`), forward and rollback,
+    less what a ``-- backout:ignore <rule>`` comment switches off."""
+    required = m.folder in options.lock_timeout_required_in
+    forward = parsed(m.statements)
+    rollback = m.rollback
+    file = rollback.path or m.path
+    lines = {m.path: [s.line for s in m.statements]}
+    lines.setdefault(file, []).extend(s.line for s in rollback.statements)
+    shared = shares_transaction(m.statements, transactional=not m.no_transaction)
+    found = hazards(forward, shared=shared, require_timeout=required)
+    yield from _unless_ignored(m, m.path, lines[m.path], found)
+    if not rollback.statements:
+        return
+    found = hazards(
+        parsed(rollback.statements),
+        shared=shares_transaction(rollback.statements, transactional=not rollback.no_transaction),
+        require_timeout=required,
+        indexes=index_tables(forward),
+    )
+    yield from _unless_ignored(m, file, lines[file], found, "(rollback) ")
+
+
+def _unless_ignored(
+    m: MigrationFile, file: Path, lines: Sequence[int], found: Iterable[Hazard], prefix: str = ""
+) -> Iterator[Finding]:
+    """Findings for the hazards in ``file`` (whose statements start on ``lines``) that no
+    ``-- backout:ignore`` comment switches off."""
+    for hazard in found:
+        ignored = ignored_lines(m.ignores, file, lines, hazard.rule) if m.ignores else frozenset()
+        if ignored is not None and hazard.line not in ignored:
+            yield finding(hazard.rule, file, hazard.line, prefix + hazard.message)
 
 
 def check_versions(migrations: Sequence[Versioned]) -> Iterator[Finding]:

@@ -103,7 +103,11 @@ class LockRequest:
 
 def lock_requests(statement: Statement) -> tuple[LockRequest, ...]:
     """The strongest mode per relation ``statement`` locks, in order of first appearance."""
-    kind, node = parse(statement.sql)
+    return requests_in(*parse(statement.sql))
+
+
+def requests_in(kind: str, node: Node) -> tuple[LockRequest, ...]:
+    """:func:`lock_requests` of a statement already parsed (:func:`~.parse_tree.parse`)."""
     handler = _HANDLERS.get(kind)
     if handler is None:
         return ()

@@ -194,7 +194,11 @@ def _dropped_from_table(node: Node) -> Iterator[Removal]:
 
 def creations(statement: Statement) -> tuple[ObjectName, ...]:
     """Every object ``statement`` creates, as far as its SQL names it, in order."""
-    kind, node = parse(statement.sql)
+    return created_in(*parse(statement.sql))
+
+
+def created_in(kind: str, node: Node) -> tuple[ObjectName, ...]:
+    """:func:`creations` of a statement already parsed (:func:`~.parse_tree.parse`)."""
     return tuple(_created(kind, node))
 
 

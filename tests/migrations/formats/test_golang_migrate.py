@@ -183,6 +183,8 @@ def test_lint_says_which_down_file_is_missing_or_empty_in_the_formats_words() ->
         ("20240103090000_add_accounts_plan.up.sql", "rollback-missing", 1),
         ("20240110121500_backfill_account_names.up.sql", "forward-data-loss", 1),
         ("20240201000000_create_invoices.up.sql", "rollback-missing", 1),
+        ("20240215083000_rename_invoice_amount.up.sql", "rename", 1),  # a lock-safety warning
+        ("20240215083000_rename_invoice_amount_back.down.sql", "rename", 1),
         ("20240301101010_vacuum_invoices.up.sql", "forward-empty", 1),
     ]  # the irreversible backfill's comment-only down file is no finding
     assert found[2][3] == (

@@ -19,6 +19,7 @@ from backout.migrations.comments import notes_from_comments
 from backout.migrations.entry import Entry
 from backout.migrations.file import STUB_MARKER, MigrationFile, decode_text, parse_header
 from backout.migrations.formats.markers import foreign_marker_problems
+from backout.migrations.ignores import ignores_in
 from backout.migrations.lint import IRREVERSIBLE
 from backout.migrations.rollback_source import NO_ROLLBACK, Rollback
 from backout.migrations.statements import (
@@ -150,6 +151,8 @@ def parse_pair(pair: Pair) -> MigrationFile:
         wrapper=forward.wrapper,
         format=pair.format,
         no_transaction=pair.no_transaction,
+        ignores=ignores_in(pair.up.path, pair.up.text)
+        + (ignores_in(pair.down.path, pair.down.text) if pair.down else ()),
     )
 
 

@@ -43,6 +43,7 @@ from backout.migrations.formats.markers import (
     foreign_marker_problems,
     markers_of,
 )
+from backout.migrations.ignores import ignores_in
 from backout.migrations.rollback_source import NO_ROLLBACK, Rollback
 from backout.migrations.statements import (
     LineKind,
@@ -452,7 +453,8 @@ def parse(
     entry: Entry, data: bytes, grammar: Grammar, problems: Sequence[Problem] = ()
 ) -> MigrationFile:
     """A marked file's bytes read into the model. Pure: ``problems`` are the name's."""
-    found = scan(decode_text(entry.path, data), grammar)
+    text = decode_text(entry.path, data)
+    found = scan(text, grammar)
     plan = layout(found, grammar)
     up = read_section(found, plan.up, grammar) if plan.up else Part()
     down = read_section(found, plan.down, grammar) if plan.down else None
@@ -475,6 +477,7 @@ def parse(
         wrapper=up.wrapper,
         format=grammar.tool,
         no_transaction=whole_file or _own_flag(plan.up),
+        ignores=ignores_in(entry.path, text),
     )
 
 
