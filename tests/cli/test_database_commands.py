@@ -18,8 +18,7 @@ import pytest
 from backout.database.lock import LOCK_KEY
 from backout.errors import ExitCode
 from tests.runner import run
-
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
+from tests.samples import SAMPLES
 
 
 @pytest.fixture

@@ -13,7 +13,14 @@ import typer
 
 from backout.cli import render, render_emergency
 from backout.cli.app import state
-from backout.cli.operation import confirmer, operator_of, progress, run_options, target_of
+from backout.cli.operation import (
+    confirmable,
+    confirmer,
+    operator_of,
+    progress,
+    run_options,
+    target_of,
+)
 from backout.cli.options import (
     AcceptDamage,
     ApprovedBy,
@@ -63,9 +70,16 @@ class Steps:
         typer.Option("--assume-applied", help="The database has no history: it is applied."),
     ] = False
     use_current_rollback: UseCurrentRollback = False
-    no_rehearsal: Annotated[
-        bool,
-        typer.Option("--no-rehearsal", help="Do not rehearse on a scratch database first."),
+    skip_rehearsal: Annotated[
+        str | None,
+        typer.Option(
+            "--skip-rehearsal",
+            metavar="REASON",
+            help="Do not rehearse on a scratch database first; the reason goes in the incident.",
+        ),
+    ] = None
+    no_rehearsal: Annotated[  # the spelling before 0.x, kept for scripts that use it
+        bool, typer.Option("--no-rehearsal", hidden=True)
     ] = False
     dry_run: Annotated[
         bool,
@@ -87,7 +101,8 @@ def request(migration: str, incident: Incident, steps: Steps) -> procedure.Reque
         dry_run=steps.dry_run,
         assume_applied=steps.assume_applied,
         use_current_rollback=steps.use_current_rollback,
-        rehearse=not steps.no_rehearsal,
+        rehearse=not (steps.no_rehearsal or steps.skip_rehearsal),
+        skipped_rehearsal=steps.skip_rehearsal,
         accept_damage=steps.accept_damage,
     )
 
@@ -107,6 +122,8 @@ def emergency(
 ) -> int:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
     st = state(ctx)
+    if not steps.dry_run:  # before the rehearsal and the blast radius, which take seconds
+        confirmable(yes, f"emergency rollback of {migration}")
     with backup_bar() as bar:
         result = procedure.emergency(
             st.settings,

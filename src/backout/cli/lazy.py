@@ -55,7 +55,9 @@ class LazyCommands(MutableMapping[str, "Command"]):
 
     def __getitem__(self, name: str) -> Command:
         if name not in self._loaded:
-            self._loaded[name] = load(name, self._lazy[name].target)
+            from backout.cli.metavars import tidy
+
+            self._loaded[name] = tidy(load(name, self._lazy[name].target))
         return self._loaded[name]
 
     def __setitem__(self, name: str, command: Command) -> None:
@@ -88,6 +90,9 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
+        from backout.cli.metavars import tidy
+
+        tidy(self)
         self._commands = LazyCommands(self.lazy, self.commands)
         self.commands = self._commands
         self._listing = False

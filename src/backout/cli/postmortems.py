@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,12 @@ from backout.postmortems.filters import Filters, select
 from backout.postmortems.model import STATES
 
 WEBHOOK_ENV = "BACKOUT_REMIND_WEBHOOK"
+
+
+class DigestFormat(StrEnum):
+    MARKDOWN = "markdown"
+    JSON = "json"
+
 
 postmortems_app = typer.Typer(
     name="postmortems",
@@ -51,7 +58,10 @@ Status = Annotated[
 Owner = Annotated[str | None, typer.Option("--owner", help="Only those this person owns.")]
 Overdue = Annotated[bool, typer.Option("--overdue", help="Only overdue reviews or items.")]
 DueWithin = Annotated[
-    str | None, typer.Option("--due-within", help="Only a deadline within this time: 24h, 7d.")
+    str | None,
+    typer.Option(
+        "--due-within", metavar="DURATION", help="Only a deadline within this time: 24h, 7d."
+    ),
 ]
 SeverityOpt = Annotated[list[str] | None, typer.Option("--severity", help="Only SEV1..SEV4.")]
 
@@ -89,7 +99,7 @@ def _span(text: str, option: str) -> timedelta:
     for suffix, unit in (("w", 7 * 86400), ("d", 86400)):
         if value.endswith(suffix) and value[:-1].strip().replace(".", "", 1).isdigit():
             return timedelta(seconds=float(value[:-1]) * unit)
-    return timedelta(seconds=parse_duration(value, option=option))
+    return timedelta(seconds=parse_duration(value, option=option, examples="24h, 7d or 2w"))
 
 
 def _warn_broken(collection: Collection, settings: Settings) -> None:
@@ -133,7 +143,9 @@ def list_(
 @postmortems_app.command()
 def show(
     ctx: typer.Context,
-    incident: Annotated[str, typer.Argument(help="The incident id: INC-20261124-01.")],
+    incident: Annotated[
+        str, typer.Argument(metavar="INCIDENT", help="The incident id: INC-20261124-01.")
+    ],
     all_branches: AllBranches = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -274,16 +286,16 @@ def calendar(
 @postmortems_app.command("digest")
 def digest_(
     ctx: typer.Context,
-    since: Annotated[str, typer.Option("--since", help="The period: 7d, 24h, 2w.")] = "7d",
+    since: Annotated[
+        str, typer.Option("--since", metavar="DURATION", help="The period: 7d, 24h, 2w.")
+    ] = "7d",
     output_format: Annotated[
-        str, typer.Option("--format", help="markdown (the default) or json.")
-    ] = "markdown",
+        DigestFormat, typer.Option("--format", "-f", help="markdown or json.")
+    ] = DigestFormat.MARKDOWN,
     all_branches: AllBranches = False,
     json_output: JsonFlag = False,
 ) -> None:
     """What a lead posts weekly: opened, reviewed, closed; overdue now; due this week."""
-    if output_format not in ("markdown", "json"):
-        raise UsageError(f"unknown format {output_format!r}", hint="use markdown or json")
     from backout.postmortems import digest
 
     settings = state(ctx).settings
@@ -291,7 +303,7 @@ def digest_(
     summary = digest.digest(
         _collection(settings, all_branches).records, now - _span(since, "--since"), now
     )
-    if json_output or output_format == "json":
+    if json_output or output_format is DigestFormat.JSON:
         typer.echo(render.to_json(show_pm.digest_json(summary, settings.relative)))
     else:
         typer.echo(digest.markdown(summary), nl=False)
