@@ -168,9 +168,16 @@ def set_status(
         str | None, typer.Option("--by", help="Who (default: your git identity).")
     ] = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Why (needed for not_required).")
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why (needed for not_required and --force)."),
     ] = None,
     commit: Annotated[bool, typer.Option("--commit", help="Commit the file alone.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Mark it reviewed although TODO placeholders remain (needs --reason)."
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Move a postmortem to another state; the change is recorded in its front matter."""
@@ -181,7 +188,13 @@ def set_status(
     record = find(_collection(settings, all_branches=False), incident)
     who = by or operator_identity(st.cwd, os.environ)
     front = change_status(
-        record, new_status, by=who, at=_now(), reason=reason, stub_left=_stub_left(settings, record)
+        record,
+        new_status,
+        by=who,
+        at=_now(),
+        reason=reason,
+        stub_left=_stub_left(settings, record),
+        force=force,
     )
     rewrite(record, front)
     sha = None
