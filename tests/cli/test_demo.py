@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 
 from backout.cli import app
+from backout.cli.demo import sandbox
 from tests.runner import run
+from tests.samples import SAMPLES
 
 
 def test_the_demo_plays_the_emergency_and_every_check_passes() -> None:
@@ -45,3 +49,19 @@ def test_every_command_takes_json() -> None:
     ]
 
     assert missing == []
+
+
+def test_the_demo_plays_only_the_six_samples_whatever_else_the_folder_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = tmp_path / "checkout"
+    shutil.copytree(SAMPLES, checkout / "migrations")
+    # what `backout new "add widgets"` run in the checkout leaves behind
+    (checkout / "migrations" / "007_add_widgets.sql").write_text("-- Migration: TODO\n")
+    monkeypatch.setattr(sandbox, "REPOSITORY", checkout)
+
+    result = run("demo", "--json")
+
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["ok"] is True
+    assert "007_add_widgets" not in result.stderr

@@ -144,3 +144,33 @@ def test_an_environment_that_requires_approval_refuses_without_it(
     assert approved.exit_code == 0, approved.stderr
     postmortem = project / json.loads(approved.stdout)["postmortem"]
     assert "approved_by: Grace (lead)" in postmortem.read_text()
+
+
+def test_without_a_terminal_or_yes_emergency_refuses_before_any_slow_work(project: Path) -> None:
+    result = run("emergency", "006", "--reason", "claims stalled")
+
+    assert (result.exit_code, result.stdout) == (ExitCode.REFUSED, "")
+    assert result.stderr.startswith("backout: error: the emergency rollback of 006 on ")
+    assert result.stderr.endswith(
+        "needs confirmation and this is not a terminal; pass --yes to confirm\n"
+    )
+    assert "rehears" not in result.stderr
+    states = {
+        m["name"]: m["state"] for m in json.loads(run("status", "--json").stdout)["migrations"]
+    }
+    assert states["006_add_jobs_priority"] == "applied"
+    assert not (project / "ops").exists()
+
+
+def test_skip_rehearsal_takes_a_reason_and_the_incident_records_it(project: Path) -> None:
+    result = run(
+        "emergency", "006", "--reason", "claims stalled", "--yes", "--json",
+        "--skip-rehearsal", "the scratch server is down",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert "rehearsing" not in result.stderr
+    postmortem = project / json.loads(result.stdout)["postmortem"]
+    assert "rehearsal on a scratch database: skipped: the scratch server is down" in (
+        postmortem.read_text()
+    )

@@ -122,12 +122,13 @@ def emergency(
 ) -> int:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
     st = state(ctx)
+    target = target_of(ctx, connection)
     if not steps.dry_run:  # before the rehearsal and the blast radius, which take seconds
-        confirmable(yes, f"emergency rollback of {migration}")
+        confirmable(yes, f"the emergency rollback of {migration}", target.name)
     with backup_bar() as bar:
         result = procedure.emergency(
             st.settings,
-            target_of(ctx, connection),
+            target,
             operator_of(approved_by, incident.reason),
             request(migration, incident, steps),
             options=run_options(limits),

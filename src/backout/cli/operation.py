@@ -66,7 +66,7 @@ _VERBS = {
 }
 
 
-def confirmable(yes: bool, what: str, where: str = "the target") -> None:
+def confirmable(yes: bool, what: str, where: str) -> None:
     """Refuse at once what would need a confirmation nobody can type: no ``--yes`` and no
     terminal (checked before slow work, not after it)."""
     if not yes and not sys.stdin.isatty():
