@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import typer
 
 from backout.cli.app import app
+from backout.cli.metavars import tidy
 from backout.errors import BackoutError, ExitCode, UsageError
 from backout.redaction import redact
 
@@ -29,7 +30,7 @@ ClickUsageError: type[Exception] = _CLICK_ERRORS["UsageError"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run backout with ``argv`` (default: the process arguments) and return its exit code."""
-    command = typer.main.get_command(app)
+    command = tidy(typer.main.get_command(app))
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = command.main(args=args, prog_name="backout", standalone_mode=False)

@@ -49,8 +49,10 @@ class LazyCommands(MutableMapping[str, "Command"]):
     """A group's commands by name, in the order given: each is loaded on first access."""
 
     def __init__(self, lazy: Mapping[str, Lazy], loaded: Mapping[str, Command]) -> None:
+        from backout.cli.metavars import tidy
+
         self._lazy = lazy
-        self._loaded = dict(loaded)
+        self._loaded = {name: tidy(command) for name, command in loaded.items()}
         self._names = dict.fromkeys([*lazy, *loaded])
 
     def __getitem__(self, name: str) -> Command:
@@ -90,9 +92,6 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        from backout.cli.metavars import tidy
-
-        tidy(self)
         self._commands = LazyCommands(self.lazy, self.commands)
         self.commands = self._commands
         self._listing = False
