@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -67,6 +68,12 @@ def test_emergency_json_has_the_stable_keys_and_no_password_is_written_anywhere(
         "review_due", "audit_event", "git",
     }  # fmt: skip
     assert set(out["rollback"]) >= {"statements", "sha256", "outcome"}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    emergency = readme.split("### backout emergency\n", 1)[1]
+    documented = "{incident_id" + emergency.split("`--json` prints `{incident_id", 1)[1]
+    documented = documented.split("\n#", 1)[0]
+    keys = {*out, *out["rollback"], *out["git"], *out["backup"]}
+    assert sorted(k for k in keys if not re.search(rf"\b{k}\b", documented)) == []
     assert out["rollback"]["outcome"] == "rolled_back"
     assert set(out["git"]) >= {"branch", "commit"}
     assert out["git"]["branch"] == f"incident/{out['incident_id']}"
