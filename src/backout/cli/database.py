@@ -73,7 +73,9 @@ def apply(
     to: To = None,
     reapply: Annotated[
         list[str] | None,
-        typer.Option("--reapply", help="Allow re-applying this rolled-back migration."),
+        typer.Option(
+            "--reapply", metavar="MIGRATION", help="Allow re-applying this rolled-back migration."
+        ),
     ] = None,
     connection: Connection,
     yes: Yes = False,

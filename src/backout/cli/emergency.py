@@ -46,10 +46,15 @@ if TYPE_CHECKING:
 class Incident:
     """What broke, how badly, and who owns the postmortem."""
 
-    reason: Annotated[str, typer.Option("--reason", help="Why: what broke (required).")]
-    severity: Annotated[str, typer.Option("--severity", help="SEV1 to SEV4.")] = "SEV2"
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why: what broke (required).")
+    ]
+    severity: Annotated[
+        str, typer.Option("--severity", metavar="SEVERITY", help="SEV1 to SEV4.")
+    ] = "SEV2"
     owner: Annotated[
-        str | None, typer.Option("--owner", help="Who owns the postmortem (default: you).")
+        str | None,
+        typer.Option("--owner", metavar="NAME", help="Who owns the postmortem (default: you)."),
     ] = None
 
 
@@ -62,7 +67,8 @@ class Steps:
         bool, typer.Option("--no-backup", help="Skip the backup (needs --backup-waiver).")
     ] = False
     backup_waiver: Annotated[
-        str | None, typer.Option("--backup-waiver", help="Why no backup is needed.")
+        str | None,
+        typer.Option("--backup-waiver", metavar="REASON", help="Why no backup is needed."),
     ] = None
     no_git: Annotated[bool, typer.Option("--no-git", help="Do not commit anything.")] = False
     assume_applied: Annotated[

@@ -53,9 +53,12 @@ AllBranches = Annotated[
     ),
 ]
 Status = Annotated[
-    list[str] | None, typer.Option("--status", help=f"Only these states ({', '.join(STATES)}).")
+    list[str] | None,
+    typer.Option("--status", metavar="STATE", help=f"Only these states ({', '.join(STATES)})."),
 ]
-Owner = Annotated[str | None, typer.Option("--owner", help="Only those this person owns.")]
+Owner = Annotated[
+    str | None, typer.Option("--owner", metavar="NAME", help="Only those this person owns.")
+]
 Overdue = Annotated[bool, typer.Option("--overdue", help="Only overdue reviews or items.")]
 DueWithin = Annotated[
     str | None,
@@ -63,7 +66,9 @@ DueWithin = Annotated[
         "--due-within", metavar="DURATION", help="Only a deadline within this time: 24h, 7d."
     ),
 ]
-SeverityOpt = Annotated[list[str] | None, typer.Option("--severity", help="Only SEV1..SEV4.")]
+SeverityOpt = Annotated[
+    list[str] | None, typer.Option("--severity", metavar="SEVERITY", help="Only SEV1..SEV4.")
+]
 
 
 def _now() -> datetime:
@@ -165,7 +170,7 @@ def set_status(
     incident: Annotated[str, typer.Argument(help="The incident id.")],
     new_status: Annotated[str, typer.Argument(metavar="STATUS", help=" -> ".join(STATES[:5]))],
     by: Annotated[
-        str | None, typer.Option("--by", help="Who (default: your git identity).")
+        str | None, typer.Option("--by", metavar="NAME", help="Who (default: your git identity).")
     ] = None,
     reason: Annotated[
         str | None,
@@ -258,7 +263,10 @@ def check_(
 def calendar(
     ctx: typer.Context,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the .ics here (default: stdout).")
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the .ics here (default: stdout)."
+        ),
     ] = None,
     status: Status = None,
     owner: Owner = None,
@@ -328,7 +336,10 @@ def remind(
     webhook: Annotated[
         str | None,
         typer.Option(
-            "--webhook", help=f"Where to post (default: ${WEBHOOK_ENV}).", show_default=False
+            "--webhook",
+            metavar="URL",
+            help=f"Where to post (default: ${WEBHOOK_ENV}).",
+            show_default=False,
         ),
     ] = None,
     all_branches: AllBranches = False,
