@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from backout.cli.lazy import LazyCommands
-
 if TYPE_CHECKING:
     from typer._click import Command, Context, Parameter
 
@@ -37,8 +35,8 @@ def tidy(command: Command) -> Command:
     help_option = command.get_help_option(Context(command))
     for param in [*command.params, *([help_option] if help_option else [])]:
         _tidy(param, Context(command))
-    commands = getattr(command, "commands", None)
-    if isinstance(command, TyperGroup) and not isinstance(commands, LazyCommands):
+    # A group's built subcommands (postmortems'); a lazy group's are tidied as they load.
+    if isinstance(command, TyperGroup) and isinstance(command.commands, dict):
         for sub in command.commands.values():
             tidy(sub)
     return command

@@ -209,24 +209,19 @@ def set_status(
         )
         if sha is None:
             typer.echo("backout: warning: not a git repository; nothing was committed", err=True)
-    shown = settings.relative(record.path)
+    _echo_change(record, new_status, who, settings.relative(record.path), sha, json_output)
+
+
+def _echo_change(
+    record: Record, new_status: str, who: str, shown: str, sha: str | None, json_output: bool
+) -> None:
     if json_output:
-        typer.echo(
-            render.to_json(
-                {
-                    "id": record.pm.id,
-                    "from": record.pm.status,
-                    "to": new_status,
-                    "by": who,
-                    "path": shown,
-                    "commit": sha,
-                }
-            )
-        )
-    else:
-        typer.echo(f"{record.pm.id}: {record.pm.status} -> {new_status} ({shown})")
-        if sha:
-            typer.echo(f"committed {sha[:12]}")
+        change = {"from": record.pm.status, "to": new_status, "by": who, "path": shown}
+        typer.echo(render.to_json({"id": record.pm.id, **change, "commit": sha}))
+        return
+    typer.echo(f"{record.pm.id}: {record.pm.status} -> {new_status} ({shown})")
+    if sha:
+        typer.echo(f"committed {sha[:12]}")
 
 
 def _stub_left(settings: Settings, record: Record) -> bool:

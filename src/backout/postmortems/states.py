@@ -63,15 +63,7 @@ def change_status(
         )
     if new == "closed":
         _check_closable(record.pm, stub_left)
-    if force and not (reason or "").strip():
-        raise UsageError("--force needs a reason", hint="pass --reason TEXT; it is recorded")
-    left = placeholders(record) if new == "reviewed" else []
-    if left and not force:
-        raise RefusedError(
-            f"{record.pm.id} cannot be {new}: {PLACEHOLDER} placeholders are left at "
-            + ", ".join(left),
-            hint="write those sections, or pass --force --reason TEXT (recorded)",
-        )
+    left = _placeholders_accepted(record, new, force=force, reason=reason)
     entry: dict[str, Any] = {"status": new, "at": _iso(at), "by": by}
     if reason:
         entry["reason"] = reason
@@ -81,6 +73,23 @@ def change_status(
     front["status"] = new
     front["history"] = [*(dict(h) for h in record.pm.history), entry]
     return front
+
+
+def _placeholders_accepted(
+    record: Record, new: str, *, force: bool, reason: str | None
+) -> list[str]:
+    """The placeholders left when ``new`` is ``reviewed`` and ``force`` accepts them (with a
+    reason); refused without ``force``."""
+    if force and not (reason or "").strip():
+        raise UsageError("--force needs a reason", hint="pass --reason TEXT; it is recorded")
+    left = placeholders(record) if new == "reviewed" else []
+    if left and not force:
+        raise RefusedError(
+            f"{record.pm.id} cannot be {new}: {PLACEHOLDER} placeholders are left at "
+            + ", ".join(left),
+            hint="write those sections, or pass --force --reason TEXT (recorded)",
+        )
+    return left
 
 
 def placeholders(record: Record) -> list[str]:
