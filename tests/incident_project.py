@@ -11,8 +11,8 @@ from backout.database.connection import Target
 from backout.operations.apply import apply
 from backout.operations.approval import Operator
 from tests.helpers import git_commit
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
 ENGINEER = Operator("Ada Lovelace <ada@example.com>")
 
 

@@ -19,8 +19,8 @@ from backout.database.connection import Target
 from backout.database.runner import RunOptions
 from backout.operations.approval import Operator
 from backout.operations.status import status
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "migrations"
 ME = Operator("tester")
 FAST = RunOptions(lock_wait=0.5, lock_timeout=0.2, lock_retries=1, backoff=0.05)
 BANNER = "-- " + "=" * 76

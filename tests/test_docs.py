@@ -96,3 +96,44 @@ def test_the_readme_examples_run_as_written(
         assert matches(expected, actual), f"backout {shlex.join(argv)} printed:\n" + "\n".join(
             actual
         )
+
+
+def synopsis(command: str) -> str:
+    """The `backout <command> ...` line at the start of the command's section."""
+    section = README.split(f"### backout {command}\n", 1)[1].split("\n### ", 1)[0]
+    found = re.search(rf"`(backout {command}\b[^`]*)`", section)
+    assert found is not None, f"### backout {command} has no synopsis"
+    return " ".join(found[1].split())
+
+
+def options_in_examples(command: str) -> set[str]:
+    """The options the README's examples give `command`: in code blocks and in inline code."""
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", README, re.DOTALL | re.MULTILINE)
+    prose = re.sub(r"^```[a-z]*\n.*?^```", "", README, flags=re.DOTALL | re.MULTILINE)
+    lines = [line for block in blocks for line in block.splitlines()]
+    lines += [" ".join(span.split()) for span in re.findall(r"`(backout [^`]*)`", prose)]
+    used: set[str] = set()
+    for line in lines:
+        words = line.removeprefix("$ ").split(" #", 1)[0].split()
+        if words[:2] == ["backout", command]:
+            used |= {m[0] for w in words[2:] if (m := re.match(r"--?[a-z][a-z-]*", w))}
+    return used
+
+
+def real_options(command: str) -> set[str]:
+    built = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    return {o for p in built.params if not p.hidden for o in (*p.opts, *p.secondary_opts)}
+
+
+TOP_LEVEL = [c for c in typer.main.get_command(app).commands if c != "postmortems"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", TOP_LEVEL)
+def test_each_synopsis_names_every_option_its_examples_use_and_only_real_ones(
+    command: str,
+) -> None:
+    named = set(re.findall(r"(?<![\w-])--?[a-z][a-z-]*", synopsis(command)))
+    named_or_implied = named | {"--help"}
+
+    assert sorted(options_in_examples(command) - named_or_implied) == []
+    assert sorted(named - real_options(command)) == []

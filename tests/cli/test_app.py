@@ -40,4 +40,6 @@ def test_a_mistyped_command_is_a_usage_error_naming_the_closest_one() -> None:
     result = run("stauts")
 
     assert result.exit_code == ExitCode.USAGE
-    assert "No such command 'stauts'. Did you mean 'status'?" in result.stderr
+    assert result.stderr == (
+        "backout: error: no such command 'stauts'; did you mean 'status'?; see backout --help\n"
+    )

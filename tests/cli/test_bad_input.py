@@ -23,8 +23,8 @@ from psycopg import sql
 from backout.errors import ExitCode
 from tests.helpers import git_commit
 from tests.runner import Result, run
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 PASSWORD = "pw-" + uuid.uuid4().hex[:10]
 
 

@@ -18,8 +18,7 @@ import pytest
 from backout.database.lock import LOCK_KEY
 from backout.errors import ExitCode
 from tests.runner import run
-
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
+from tests.samples import SAMPLES
 
 
 @pytest.fixture
@@ -210,7 +209,7 @@ def test_on_a_terminal_apply_shows_the_sql_and_needs_the_version_typed(project: 
     right, done = run_on_a_terminal(["apply", "--to", "001"], "001", project)
 
     assert "    CREATE TABLE jobs (" in shown
-    assert "Type 001 to apply:" in shown
+    assert "Type 001 to apply up to 001_create_jobs on " in shown
     assert wrong == ExitCode.REFUSED
     assert right == ExitCode.OK
     assert "Applied 001_create_jobs on " in done

@@ -16,8 +16,8 @@ import pytest
 from backout.errors import ExitCode
 from tests.helpers import git_commit
 from tests.runner import Result, run
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 DETAIL = "DETAIL: constraint impact_score_backfill_log_event_id_fkey on table "
 HINT = "HINT: Use DROP ... CASCADE to drop the dependent objects too."
 NEXT = "next: roll back the later migrations that depend on it first (`backout status` shows them)"

@@ -13,8 +13,7 @@ import pytest
 from backout.database.connection import MAX_LOCK_WAIT, MAX_STATEMENT_TIMEOUT, parse_limit
 from backout.errors import ExitCode, UsageError
 from tests.runner import run
-
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
+from tests.samples import SAMPLES
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -17,8 +18,8 @@ from psycopg import sql
 from backout.errors import ExitCode
 from tests.helpers import git_commit
 from tests.runner import run
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 PASSWORD = "pw-" + uuid.uuid4().hex[:10]
 
 
@@ -67,6 +68,12 @@ def test_emergency_json_has_the_stable_keys_and_no_password_is_written_anywhere(
         "review_due", "audit_event", "git",
     }  # fmt: skip
     assert set(out["rollback"]) >= {"statements", "sha256", "outcome"}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    emergency = readme.split("### backout emergency\n", 1)[1]
+    documented = "{incident_id" + emergency.split("`--json` prints `{incident_id", 1)[1]
+    documented = documented.split("\n#", 1)[0]
+    keys = {*out, *out["rollback"], *out["git"], *out["backup"]}
+    assert sorted(k for k in keys if not re.search(rf"\b{k}\b", documented)) == []
     assert out["rollback"]["outcome"] == "rolled_back"
     assert set(out["git"]) >= {"branch", "commit"}
     assert out["git"]["branch"] == f"incident/{out['incident_id']}"
@@ -144,3 +151,33 @@ def test_an_environment_that_requires_approval_refuses_without_it(
     assert approved.exit_code == 0, approved.stderr
     postmortem = project / json.loads(approved.stdout)["postmortem"]
     assert "approved_by: Grace (lead)" in postmortem.read_text()
+
+
+def test_without_a_terminal_or_yes_emergency_refuses_before_any_slow_work(project: Path) -> None:
+    result = run("emergency", "006", "--reason", "claims stalled")
+
+    assert (result.exit_code, result.stdout) == (ExitCode.REFUSED, "")
+    assert result.stderr.startswith("backout: error: the emergency rollback of 006 on ")
+    assert result.stderr.endswith(
+        "needs confirmation and this is not a terminal; pass --yes to confirm\n"
+    )
+    assert "rehears" not in result.stderr
+    states = {
+        m["name"]: m["state"] for m in json.loads(run("status", "--json").stdout)["migrations"]
+    }
+    assert states["006_add_jobs_priority"] == "applied"
+    assert not (project / "ops").exists()
+
+
+def test_skip_rehearsal_takes_a_reason_and_the_incident_records_it(project: Path) -> None:
+    result = run(
+        "emergency", "006", "--reason", "claims stalled", "--yes", "--json",
+        "--skip-rehearsal", "the scratch server is down",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert "rehearsing" not in result.stderr
+    postmortem = project / json.loads(result.stdout)["postmortem"]
+    assert "rehearsal on a scratch database: skipped: the scratch server is down" in (
+        postmortem.read_text()
+    )

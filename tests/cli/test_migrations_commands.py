@@ -284,7 +284,10 @@ def test_a_bad_option_is_a_usage_error(project: Path) -> None:
     result = run("lint", "--format", "xml")
 
     assert result.exit_code == ExitCode.USAGE
-    assert "Invalid value for '--format' / '-f'" in result.stderr
+    assert result.stderr == (
+        "backout: error: invalid value for '--format' / '-f': 'xml' is not one of 'text', "
+        "'json', 'github'; see backout lint --help\n"
+    )
 
 
 def test_linting_one_file_checks_its_version_against_the_whole_folder(project: Path) -> None:

@@ -23,8 +23,8 @@ from backout.errors import ExitCode
 from backout.redaction import normalize_query, redact
 from tests.helpers import git_commit
 from tests.runner import run
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 SECRET = "s3cr" + uuid.uuid4().hex[:8]
 
 

@@ -15,8 +15,8 @@ import pytest
 from backout.database.lock import LOCK_KEY
 from tests.faults.activity import PATIENCE
 from tests.runner import run
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 PRIORITY = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"
 _HOLDER = f"""
 SELECT l.pid FROM pg_locks l

@@ -21,8 +21,8 @@ import pytest
 from backout.errors import ExitCode
 from tests.pg import Server
 from tests.sample_project import write
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 PATIENCE = 60.0
 
 

@@ -296,3 +296,25 @@ def test_the_next_version_keeps_the_width_of_timestamp_versions(root: Path) -> N
     write_migrations(root / "stamped", "20260115093000_add_widgets.sql", "001_first.sql")
 
     assert catalog_of(root, "stamped").next_version(root / "stamped") == "20260115093001"
+
+
+def test_a_migration_that_links_out_of_its_folder_is_refused(root: Path) -> None:
+    elsewhere = root / "secrets" / "011_read_me.sql"
+    write_migrations(root / "secrets", "011_read_me.sql")
+    (root / "migrations" / "011_read_me.sql").symlink_to(elsewhere)
+
+    with pytest.raises(UsageError) as caught:
+        discover(root, [root / "migrations"])
+
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert caught.value.message == (
+        f"migrations/011_read_me.sql links to {elsewhere}, outside the migrations folder migrations"
+    )
+
+
+def test_a_link_that_stays_inside_its_folder_is_a_migration(root: Path) -> None:
+    (root / "migrations" / "011_again.sql").symlink_to(root / "migrations" / "001_create_jobs.sql")
+
+    found = discover(root, [root / "migrations"])
+
+    assert "011_again" in [e.name for e in found.entries]

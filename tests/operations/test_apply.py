@@ -17,7 +17,8 @@ from backout.errors import ExitCode, MalformedMigrationError, RefusedError
 from backout.operations.apply import apply, baseline
 from backout.operations.approval import Operator
 from backout.operations.rollback import rollback
-from tests.sample_project import ME, SAMPLES, rows, states, write
+from tests.sample_project import ME, rows, states, write
+from tests.samples import SAMPLES
 
 
 def test_apply_records_history_with_checksums_and_audits_each_migration(

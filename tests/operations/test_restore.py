@@ -23,8 +23,9 @@ from backout.database.connection import Target
 from backout.operations import emergency as procedure
 from backout.postmortems.collection import find, load
 from tests.helpers import git_commit
-from tests.incident_project import ENGINEER, SAMPLES, applied, committed_project
+from tests.incident_project import ENGINEER, applied, committed_project
 from tests.runner import run
+from tests.samples import SAMPLES
 
 SEED = """
 INSERT INTO markets (slug, title, category, status) VALUES

@@ -11,8 +11,8 @@ import pytest
 
 from backout.errors import ExitCode
 from tests.runner import run
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 KEY_QUERIES = """
 [[key_queries]]
 name = "claim next job"

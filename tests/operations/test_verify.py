@@ -15,8 +15,8 @@ from backout.errors import ExitCode
 from backout.migrations.catalog import project_catalog
 from backout.operations.verify import verify
 from tests.runner import run
+from tests.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "migrations"
 BANNER = "-- " + "=" * 76
 
 

@@ -6,8 +6,8 @@ commands are imported when they run (see :mod:`backout.cli.commands`), not here.
 
 from __future__ import annotations
 
-import io
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import typer
 
 from backout.cli.app import app
-from backout.errors import BackoutError, ExitCode
+from backout.cli.metavars import tidy
+from backout.errors import BackoutError, ExitCode, UsageError
 from backout.redaction import redact
 
 DEBUG_ENV = "BACKOUT_DEBUG"
@@ -29,18 +30,18 @@ ClickUsageError: type[Exception] = _CLICK_ERRORS["UsageError"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run backout with ``argv`` (default: the process arguments) and return its exit code."""
-    command = typer.main.get_command(app)
+    command = tidy(typer.main.get_command(app))
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = command.main(args=args, prog_name="backout", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("backout: interrupted; nothing more was done", err=True)
         return ExitCode.INTERRUPTED
-    except ClickException as exc:  # its message may quote an argument: a URL put out of place
-        shown = io.StringIO()
-        exc.show(file=shown)  # type: ignore[attr-defined]
-        typer.echo(redact(shown.getvalue()), err=True, nl=False)
-        return ExitCode.USAGE if isinstance(exc, ClickUsageError) else ExitCode.FAILED
+    except ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `backout` alone: the help is the answer
+            exc.show()  # type: ignore[attr-defined]
+            return ExitCode.USAGE
+        return _report(_one_line(exc))
     except BackoutError as exc:
         return _report(exc)
     except Exception as exc:
@@ -66,6 +67,22 @@ def _report(exc: BackoutError) -> int:
         typer.echo(redact(exc.evidence.rstrip("\n")), err=True)
     typer.echo(redact(f"backout: error: {exc}"), err=True)
     return exc.exit_code
+
+
+def _one_line(exc: Exception) -> BackoutError:
+    """typer's own error (a missing option, an unknown one, a bad choice) in backout's form:
+    one line, what to read next, the usage exit code. The message may quote an argument (a URL
+    put out of place): :func:`_report` redacts it."""
+    message = exc.format_message()  # type: ignore[attr-defined]
+    message = " ".join(message.replace("Value error, ", "").split()).rstrip(".")
+    message = re.sub(
+        r"\. ([A-Z])", lambda m: f"; {m[1].lower()}", message[:1].lower() + message[1:]
+    )
+    if not isinstance(exc, ClickUsageError):
+        return BackoutError(message)
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "backout"
+    return UsageError(message, hint=f"see {command} --help")
 
 
 def _first_line(exc: BaseException) -> str:

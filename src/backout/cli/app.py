@@ -31,7 +31,6 @@ app = typer.Typer(
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 
 
@@ -67,6 +66,7 @@ def root(
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Configuration file (default: found above the working "
             "directory; env BACKOUT_CONFIG).",
         ),
@@ -75,16 +75,21 @@ def root(
         list[Path] | None,
         typer.Option(
             "--migrations-dir",
+            metavar="DIR",
             help="A migrations folder; repeat for several (env BACKOUT_MIGRATIONS).",
         ),
     ] = None,
     postmortems_dir: Annotated[
         Path | None,
-        typer.Option("--postmortems-dir", help="Postmortems folder (env BACKOUT_POSTMORTEMS)."),
+        typer.Option(
+            "--postmortems-dir", metavar="DIR", help="Postmortems folder (env BACKOUT_POSTMORTEMS)."
+        ),
     ] = None,
     templates_dir: Annotated[
         Path | None,
-        typer.Option("--templates-dir", help="Templates folder (env BACKOUT_TEMPLATES)."),
+        typer.Option(
+            "--templates-dir", metavar="DIR", help="Templates folder (env BACKOUT_TEMPLATES)."
+        ),
     ] = None,
     version: Annotated[
         bool,

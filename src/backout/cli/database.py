@@ -73,7 +73,9 @@ def apply(
     to: To = None,
     reapply: Annotated[
         list[str] | None,
-        typer.Option("--reapply", help="Allow re-applying this rolled-back migration."),
+        typer.Option(
+            "--reapply", metavar="MIGRATION", help="Allow re-applying this rolled-back migration."
+        ),
     ] = None,
     connection: Connection,
     yes: Yes = False,
@@ -109,7 +111,10 @@ def baseline(
     to: To = None,
     connection: Connection,
     yes: Yes = False,
-    dry_run: DryRun = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List what would be marked as applied; change nothing."),
+    ] = False,
     approved_by: ApprovedBy = None,
     reason: Reason = None,
     locks: Locks,
@@ -157,7 +162,11 @@ def rollback(
     st = state(ctx)
     if print_sql:
         statements = planned_rollback.rollback_sql(st.settings, migration, rollback_file, st.cwd)
-        typer.echo(render.statements_sql(statements), nl=False)
+        if json_output:
+            shown = [render.statement_json(s) for s in statements]
+            typer.echo(render.to_json({"migration": migration, "statements": shown}))
+        else:
+            typer.echo(render.statements_sql(statements), nl=False)
         return ExitCode.OK
     outcome = planned_rollback.rollback(
         st.settings,

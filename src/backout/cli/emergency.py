@@ -13,7 +13,14 @@ import typer
 
 from backout.cli import render, render_emergency
 from backout.cli.app import state
-from backout.cli.operation import confirmer, operator_of, progress, run_options, target_of
+from backout.cli.operation import (
+    confirmable,
+    confirmer,
+    operator_of,
+    progress,
+    run_options,
+    target_of,
+)
 from backout.cli.options import (
     AcceptDamage,
     ApprovedBy,
@@ -39,10 +46,15 @@ if TYPE_CHECKING:
 class Incident:
     """What broke, how badly, and who owns the postmortem."""
 
-    reason: Annotated[str, typer.Option("--reason", help="Why: what broke (required).")]
-    severity: Annotated[str, typer.Option("--severity", help="SEV1 to SEV4.")] = "SEV2"
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why: what broke (required).")
+    ]
+    severity: Annotated[
+        str, typer.Option("--severity", metavar="SEVERITY", help="SEV1 to SEV4.")
+    ] = "SEV2"
     owner: Annotated[
-        str | None, typer.Option("--owner", help="Who owns the postmortem (default: you).")
+        str | None,
+        typer.Option("--owner", metavar="NAME", help="Who owns the postmortem (default: you)."),
     ] = None
 
 
@@ -55,7 +67,8 @@ class Steps:
         bool, typer.Option("--no-backup", help="Skip the backup (needs --backup-waiver).")
     ] = False
     backup_waiver: Annotated[
-        str | None, typer.Option("--backup-waiver", help="Why no backup is needed.")
+        str | None,
+        typer.Option("--backup-waiver", metavar="REASON", help="Why no backup is needed."),
     ] = None
     no_git: Annotated[bool, typer.Option("--no-git", help="Do not commit anything.")] = False
     assume_applied: Annotated[
@@ -63,9 +76,16 @@ class Steps:
         typer.Option("--assume-applied", help="The database has no history: it is applied."),
     ] = False
     use_current_rollback: UseCurrentRollback = False
-    no_rehearsal: Annotated[
-        bool,
-        typer.Option("--no-rehearsal", help="Do not rehearse on a scratch database first."),
+    skip_rehearsal: Annotated[
+        str | None,
+        typer.Option(
+            "--skip-rehearsal",
+            metavar="REASON",
+            help="Do not rehearse on a scratch database first; the reason goes in the incident.",
+        ),
+    ] = None
+    no_rehearsal: Annotated[  # the spelling before 0.x, kept for scripts that use it
+        bool, typer.Option("--no-rehearsal", hidden=True)
     ] = False
     dry_run: Annotated[
         bool,
@@ -87,7 +107,8 @@ def request(migration: str, incident: Incident, steps: Steps) -> procedure.Reque
         dry_run=steps.dry_run,
         assume_applied=steps.assume_applied,
         use_current_rollback=steps.use_current_rollback,
-        rehearse=not steps.no_rehearsal,
+        rehearse=not (steps.no_rehearsal or steps.skip_rehearsal),
+        skipped_rehearsal=steps.skip_rehearsal,
         accept_damage=steps.accept_damage,
     )
 
@@ -107,10 +128,13 @@ def emergency(
 ) -> int:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
     st = state(ctx)
+    target = target_of(ctx, connection)
+    if not steps.dry_run:  # before the rehearsal and the blast radius, which take seconds
+        confirmable(yes, f"the emergency rollback of {migration}", target.name)
     with backup_bar() as bar:
         result = procedure.emergency(
             st.settings,
-            target_of(ctx, connection),
+            target,
             operator_of(approved_by, incident.reason),
             request(migration, incident, steps),
             options=run_options(limits),

@@ -49,13 +49,17 @@ class LazyCommands(MutableMapping[str, "Command"]):
     """A group's commands by name, in the order given: each is loaded on first access."""
 
     def __init__(self, lazy: Mapping[str, Lazy], loaded: Mapping[str, Command]) -> None:
+        from backout.cli.metavars import tidy
+
         self._lazy = lazy
-        self._loaded = dict(loaded)
+        self._loaded = {name: tidy(command) for name, command in loaded.items()}
         self._names = dict.fromkeys([*lazy, *loaded])
 
     def __getitem__(self, name: str) -> Command:
         if name not in self._loaded:
-            self._loaded[name] = load(name, self._lazy[name].target)
+            from backout.cli.metavars import tidy
+
+            self._loaded[name] = tidy(load(name, self._lazy[name].target))
         return self._loaded[name]
 
     def __setitem__(self, name: str, command: Command) -> None:

@@ -43,7 +43,8 @@ def new(
     ctx: typer.Context,
     description: Annotated[str, typer.Argument(help='What the migration does: "add widgets".')],
     folder: Annotated[
-        Path | None, typer.Option(help="The migrations folder, when there are several.")
+        Path | None,
+        typer.Option(metavar="DIR", help="The migrations folder, when there are several."),
     ] = None,
     phase: Annotated[str, typer.Option(help="The header's Phase.")] = "TODO",
     checklist: Annotated[str, typer.Option(help="The header's Checklist reference.")] = "TODO",

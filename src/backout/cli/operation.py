@@ -57,23 +57,44 @@ def operator_of(approved_by: str | None, reason: str | None) -> Operator:
     return Operator(operator_identity(Path.cwd(), os.environ), approved_by, reason)
 
 
+# What the prompt asks the operator to confirm, as a verb: "Type 005 to roll back ...".
+_VERBS = {
+    "apply": "apply up to",
+    "baseline": "mark as applied up to",
+    "rollback": "roll back",
+    "emergency": "roll back",
+}
+
+
+def confirmable(yes: bool, what: str, where: str) -> None:
+    """Refuse at once what would need a confirmation nobody can type: no ``--yes`` and no
+    terminal (checked before slow work, not after it)."""
+    if not yes and not sys.stdin.isatty():
+        raise RefusedError(
+            f"{what} on {where} needs confirmation and this is not a terminal",
+            hint="pass --yes to confirm",
+        )
+
+
 def confirmer(yes: bool) -> Confirm:
     """``--yes``; or, on a terminal, the plan and a typed confirmation; otherwise refuse."""
 
     def confirm(plan: Plan) -> bool:
+        confirmable(yes, plan.action, plan.target.name)
         if yes:
             return True
-        if not sys.stdin.isatty():
-            raise RefusedError(
-                f"{plan.action} on {plan.target.name} needs confirmation and this is not a "
-                "terminal",
-                hint="pass --yes to confirm",
-            )
         typer.echo(render_operations.plan_text(plan), err=True)
-        typed = typer.prompt(f"Type {plan.confirm_word} to {plan.action}", err=True)
+        typed = typer.prompt(prompt(plan), err=True)
         return str(typed).strip() == plan.confirm_word
 
     return confirm
+
+
+def prompt(plan: Plan) -> str:
+    """``Type 005 to roll back 005_backfill on production`` (typer adds the colon)."""
+    last = plan.names[-1] if plan.names else ""
+    verb = _VERBS.get(plan.action, plan.action.replace("_", " "))
+    return f"Type {plan.confirm_word} to {verb} {last} on {plan.target.name}"
 
 
 def progress(line: str) -> None:

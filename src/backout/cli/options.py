@@ -28,10 +28,14 @@ R = TypeVar("R")
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print JSON with stable keys, nothing else.")
 ]
-MigrationArg = Annotated[str, typer.Argument(help="Version (004), name or path.")]
-To = Annotated[str | None, typer.Option("--to", help="Stop after this migration.")]
+MigrationArg = Annotated[
+    str, typer.Argument(metavar="MIGRATION", help="Version (004), name or path.")
+]
+To = Annotated[
+    str | None, typer.Option("--to", metavar="MIGRATION", help="Stop after this migration.")
+]
 RollbackFile = Annotated[
-    Path | None, typer.Option("--rollback-file", help="Run this SQL file instead.")
+    Path | None, typer.Option("--rollback-file", metavar="FILE", help="Run this SQL file instead.")
 ]
 UseCurrentRollback = Annotated[
     bool,
@@ -40,9 +44,14 @@ UseCurrentRollback = Annotated[
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Confirm without a prompt.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would run; change nothing.")]
 ApprovedBy = Annotated[
-    str | None, typer.Option("--approved-by", help="Who approved (environments that require it).")
+    str | None,
+    typer.Option(
+        "--approved-by", metavar="NAME", help="Who approved (environments that require it)."
+    ),
 ]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit trail.")]
+Reason = Annotated[
+    str | None, typer.Option("--reason", metavar="TEXT", help="Why; recorded in the audit trail.")
+]
 SkipRehearsal = Annotated[
     str | None,
     typer.Option(
@@ -61,26 +70,38 @@ AcceptDamage = Annotated[
 ]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="Database URL (else --env, else DATABASE_URL)."),
+    typer.Option(
+        "--database-url", metavar="URL", help="Database URL (else --env, else DATABASE_URL)."
+    ),
 ]
 EnvName = Annotated[
-    str | None, typer.Option("--env", help="A configured environment: its URL and rules.")
+    str | None,
+    typer.Option("--env", metavar="NAME", help="A configured environment: its URL and rules."),
 ]
 LockWait = Annotated[
     str,
-    typer.Option("--lock-wait", help="How long to wait for another backout run (1ms to 1h)."),
+    typer.Option(
+        "--lock-wait",
+        metavar="DURATION",
+        help="How long to wait for another backout run (1ms to 1h).",
+    ),
 ]
 LockTimeout = Annotated[
     str,
     typer.Option(
-        "--lock-timeout", help="How long a statement may wait for a table lock (1ms to 1h)."
+        "--lock-timeout",
+        metavar="DURATION",
+        help="How long a statement may wait for a table lock (1ms to 1h).",
     ),
 ]
 MAX_LOCK_RETRIES = 100
 LockRetries = Annotated[
     int,
     typer.Option(
-        "--lock-retries", min=0, max=MAX_LOCK_RETRIES, help="Retries after a lock timeout."
+        "--lock-retries",
+        min=0,
+        max=MAX_LOCK_RETRIES,
+        help=f"Retries after a lock timeout (0 to {MAX_LOCK_RETRIES}).",
     ),
 ]
 MAX_QUEUED = 10_000
@@ -91,13 +112,14 @@ MaxQueued = Annotated[
         min=0,
         max=MAX_QUEUED,
         help="Stop waiting for a table lock, and retry later, when more sessions than this "
-        "are queued behind backout (0: never).",
+        f"are queued behind backout (0: never; at most {MAX_QUEUED}).",
     ),
 ]
 StatementTimeout = Annotated[
     str | None,
     typer.Option(
         "--statement-timeout",
+        metavar="DURATION",
         help="Longest each documented statement may run (1ms to 24h; not backout's own).",
     ),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,12 @@ from backout.postmortems.model import STATES
 
 WEBHOOK_ENV = "BACKOUT_REMIND_WEBHOOK"
 
+
+class DigestFormat(StrEnum):
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
 postmortems_app = typer.Typer(
     name="postmortems",
     help="Review deadlines, states and action items of the postmortems in ops/postmortems.",
@@ -46,14 +53,22 @@ AllBranches = Annotated[
     ),
 ]
 Status = Annotated[
-    list[str] | None, typer.Option("--status", help=f"Only these states ({', '.join(STATES)}).")
+    list[str] | None,
+    typer.Option("--status", metavar="STATE", help=f"Only these states ({', '.join(STATES)})."),
 ]
-Owner = Annotated[str | None, typer.Option("--owner", help="Only those this person owns.")]
+Owner = Annotated[
+    str | None, typer.Option("--owner", metavar="NAME", help="Only those this person owns.")
+]
 Overdue = Annotated[bool, typer.Option("--overdue", help="Only overdue reviews or items.")]
 DueWithin = Annotated[
-    str | None, typer.Option("--due-within", help="Only a deadline within this time: 24h, 7d.")
+    str | None,
+    typer.Option(
+        "--due-within", metavar="DURATION", help="Only a deadline within this time: 24h, 7d."
+    ),
 ]
-SeverityOpt = Annotated[list[str] | None, typer.Option("--severity", help="Only SEV1..SEV4.")]
+SeverityOpt = Annotated[
+    list[str] | None, typer.Option("--severity", metavar="SEVERITY", help="Only SEV1..SEV4.")
+]
 
 
 def _now() -> datetime:
@@ -89,7 +104,7 @@ def _span(text: str, option: str) -> timedelta:
     for suffix, unit in (("w", 7 * 86400), ("d", 86400)):
         if value.endswith(suffix) and value[:-1].strip().replace(".", "", 1).isdigit():
             return timedelta(seconds=float(value[:-1]) * unit)
-    return timedelta(seconds=parse_duration(value, option=option))
+    return timedelta(seconds=parse_duration(value, option=option, examples="24h, 7d or 2w"))
 
 
 def _warn_broken(collection: Collection, settings: Settings) -> None:
@@ -133,7 +148,9 @@ def list_(
 @postmortems_app.command()
 def show(
     ctx: typer.Context,
-    incident: Annotated[str, typer.Argument(help="The incident id: INC-20261124-01.")],
+    incident: Annotated[
+        str, typer.Argument(metavar="INCIDENT", help="The incident id: INC-20261124-01.")
+    ],
     all_branches: AllBranches = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -153,12 +170,19 @@ def set_status(
     incident: Annotated[str, typer.Argument(help="The incident id.")],
     new_status: Annotated[str, typer.Argument(metavar="STATUS", help=" -> ".join(STATES[:5]))],
     by: Annotated[
-        str | None, typer.Option("--by", help="Who (default: your git identity).")
+        str | None, typer.Option("--by", metavar="NAME", help="Who (default: your git identity).")
     ] = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Why (needed for not_required).")
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why (needed for not_required and --force)."),
     ] = None,
     commit: Annotated[bool, typer.Option("--commit", help="Commit the file alone.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Mark it reviewed although TODO placeholders remain (needs --reason)."
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Move a postmortem to another state; the change is recorded in its front matter."""
@@ -169,7 +193,13 @@ def set_status(
     record = find(_collection(settings, all_branches=False), incident)
     who = by or operator_identity(st.cwd, os.environ)
     front = change_status(
-        record, new_status, by=who, at=_now(), reason=reason, stub_left=_stub_left(settings, record)
+        record,
+        new_status,
+        by=who,
+        at=_now(),
+        reason=reason,
+        stub_left=_stub_left(settings, record),
+        force=force,
     )
     rewrite(record, front)
     sha = None
@@ -179,24 +209,19 @@ def set_status(
         )
         if sha is None:
             typer.echo("backout: warning: not a git repository; nothing was committed", err=True)
-    shown = settings.relative(record.path)
+    _echo_change(record, new_status, who, settings.relative(record.path), sha, json_output)
+
+
+def _echo_change(
+    record: Record, new_status: str, who: str, shown: str, sha: str | None, json_output: bool
+) -> None:
     if json_output:
-        typer.echo(
-            render.to_json(
-                {
-                    "id": record.pm.id,
-                    "from": record.pm.status,
-                    "to": new_status,
-                    "by": who,
-                    "path": shown,
-                    "commit": sha,
-                }
-            )
-        )
-    else:
-        typer.echo(f"{record.pm.id}: {record.pm.status} -> {new_status} ({shown})")
-        if sha:
-            typer.echo(f"committed {sha[:12]}")
+        change = {"from": record.pm.status, "to": new_status, "by": who, "path": shown}
+        typer.echo(render.to_json({"id": record.pm.id, **change, "commit": sha}))
+        return
+    typer.echo(f"{record.pm.id}: {record.pm.status} -> {new_status} ({shown})")
+    if sha:
+        typer.echo(f"committed {sha[:12]}")
 
 
 def _stub_left(settings: Settings, record: Record) -> bool:
@@ -233,7 +258,10 @@ def check_(
 def calendar(
     ctx: typer.Context,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the .ics here (default: stdout).")
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the .ics here (default: stdout)."
+        ),
     ] = None,
     status: Status = None,
     owner: Owner = None,
@@ -274,16 +302,16 @@ def calendar(
 @postmortems_app.command("digest")
 def digest_(
     ctx: typer.Context,
-    since: Annotated[str, typer.Option("--since", help="The period: 7d, 24h, 2w.")] = "7d",
+    since: Annotated[
+        str, typer.Option("--since", metavar="DURATION", help="The period: 7d, 24h, 2w.")
+    ] = "7d",
     output_format: Annotated[
-        str, typer.Option("--format", help="markdown (the default) or json.")
-    ] = "markdown",
+        DigestFormat, typer.Option("--format", "-f", help="markdown or json.")
+    ] = DigestFormat.MARKDOWN,
     all_branches: AllBranches = False,
     json_output: JsonFlag = False,
 ) -> None:
     """What a lead posts weekly: opened, reviewed, closed; overdue now; due this week."""
-    if output_format not in ("markdown", "json"):
-        raise UsageError(f"unknown format {output_format!r}", hint="use markdown or json")
     from backout.postmortems import digest
 
     settings = state(ctx).settings
@@ -291,7 +319,7 @@ def digest_(
     summary = digest.digest(
         _collection(settings, all_branches).records, now - _span(since, "--since"), now
     )
-    if json_output or output_format == "json":
+    if json_output or output_format is DigestFormat.JSON:
         typer.echo(render.to_json(show_pm.digest_json(summary, settings.relative)))
     else:
         typer.echo(digest.markdown(summary), nl=False)
@@ -303,7 +331,10 @@ def remind(
     webhook: Annotated[
         str | None,
         typer.Option(
-            "--webhook", help=f"Where to post (default: ${WEBHOOK_ENV}).", show_default=False
+            "--webhook",
+            metavar="URL",
+            help=f"Where to post (default: ${WEBHOOK_ENV}).",
+            show_default=False,
         ),
     ] = None,
     all_branches: AllBranches = False,

@@ -32,6 +32,7 @@ def verify(
         str | None,
         typer.Option(
             "--scratch-database-url",
+            metavar="URL",
             help="A server to create (and drop) the scratch database on "
             "(default: the embedded PostgreSQL).",
         ),

@@ -277,13 +277,14 @@ _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|min|h)?\
 _UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
-def parse_duration(text: str, *, option: str = "duration") -> float:
-    """``"5s"``, ``"500ms"``, ``"2m"``, ``"30"`` (seconds) -> seconds."""
+def parse_duration(
+    text: str, *, option: str = "duration", examples: str = "500ms, 5s, 2m or 1h"
+) -> float:
+    """``"5s"``, ``"500ms"``, ``"2m"``, ``"30"`` (seconds) -> seconds; the error suggests the
+    ``examples`` the option's help gives."""
     match = _DURATION.match(text)
     if not match:
-        raise UsageError(
-            f"{option} {text!r} is not a duration", hint="use e.g. 500ms, 5s, 2m or 1h"
-        )
+        raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {examples}")
     return float(match["value"]) * _UNITS[match["unit"]]
 
 

@@ -3,7 +3,8 @@
 Discovery only lists file names (cheap); parsing is :func:`backout.migrations.file.read_migration`'s
 job, done for the files a command needs. A person names a migration by version (``004``), by
 name (``004_alter_events_add_impact_score``, with or without ``.sql``), by description
-(``alter_events_add_impact_score``) or by path; a path never reaches outside the configured folders.
+(``alter_events_add_impact_score``) or by path; a path never reaches outside the configured
+folders, and a file that is a symbolic link out of its folder is refused.
 """
 
 from __future__ import annotations
@@ -199,8 +200,27 @@ def discover(
             continue
         found = format_of(folder, (formats or {}).get(folder))
         chosen[folder] = found.name
-        entries.extend(sorted(found.entries(folder), key=_order))
+        listed = sorted(found.entries(folder), key=_order)
+        refuse_links_out(root, folder, listed)
+        entries.extend(listed)
     return Catalog(root=root, folders=tuple(folders), entries=tuple(entries), formats=chosen)
+
+
+def refuse_links_out(root: Path, folder: Path, entries: Iterable[Entry]) -> None:
+    """Refuse a migration file that is a symbolic link (or lies under one) leading out of its
+    folder: a path never reaches outside the configured folders, links included."""
+    real = folder.resolve()
+    for entry in entries:
+        for path in (entry.path, *entry.others):
+            if path.parent == folder and not path.is_symlink():
+                continue  # the common case, without resolving every file
+            target = path.resolve()
+            if not target.is_relative_to(real):
+                raise UsageError(
+                    f"{_display(root, path)} links to {target}, outside the migrations folder "
+                    f"{_display(root, folder)}",
+                    hint="copy the file into the folder instead of linking to it",
+                )
 
 
 def entries_for_paths(catalog: Catalog, paths: Iterable[Path]) -> list[Entry]:

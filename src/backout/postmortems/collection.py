@@ -64,6 +64,8 @@ class Broken:
 class Collection:
     records: tuple[Record, ...]
     broken: tuple[Broken, ...] = ()
+    all_branches: bool = False
+    """Whether the branches were read too (else a postmortem only on a branch is not here)."""
 
 
 def load(folder: Path, *, all_branches: bool = False) -> Collection:
@@ -86,7 +88,7 @@ def load(folder: Path, *, all_branches: bool = False) -> Collection:
                     continue
                 seen.add(parsed.pm.id)
             _add(parsed, records, broken)
-    return Collection(tuple(records), tuple(broken))
+    return Collection(tuple(records), tuple(broken), all_branches)
 
 
 def _add(parsed: Record | Broken | None, records: list[Record], broken: list[Broken]) -> None:
@@ -158,6 +160,8 @@ def find(collection: Collection, incident_id: str) -> Record:
     known = sorted(r.pm.id for r in collection.records)
     close = difflib.get_close_matches(wanted, known, n=3)
     hint = f"did you mean {', '.join(close)}?" if close else "`backout postmortems list` lists them"
+    if not collection.all_branches:
+        hint += "; one that exists only on a branch is found with --all-branches"
     raise UsageError(f"no postmortem with id {incident_id!r}", hint=hint)
 
 

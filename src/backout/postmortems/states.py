@@ -3,7 +3,8 @@
 ``draft → in_review → reviewed → published → closed``, one step at a time (and one step back
 from ``in_review`` or ``reviewed``); ``not_required`` from ``draft`` or ``in_review``, with a
 reason, and back to ``draft``. ``closed`` needs every action item done or moved to a tracker
-link, and the fix-forward migration no longer a stub. Each change is appended to the front
+link, and the fix-forward migration no longer a stub. ``reviewed`` needs no ``TODO``
+placeholder left in the body, unless forced with a reason. Each change is appended to the front
 matter's ``history`` (state, when, by whom, why); every other key is kept as it was.
 """
 
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backout.errors import RefusedError, UsageError
+from backout.postmortems.checks import PLACEHOLDER
 from backout.postmortems.collection import Record
 from backout.postmortems.model import ITEM_DONE, STATES, Postmortem
 
@@ -35,12 +37,14 @@ def change_status(
     at: datetime,
     reason: str | None = None,
     stub_left: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """The record's front matter with ``status`` set to ``new`` and the change in ``history``.
 
     ``stub_left``: the fix-forward migration the postmortem names is still an unfinished stub.
-    Raises :class:`UsageError` for an unknown state and :class:`RefusedError` (exit 4) for a
-    transition the rules do not allow.
+    ``force`` (with a ``reason``): accept ``TODO`` placeholders left in a reviewed postmortem;
+    the history entry says it was forced. Raises :class:`UsageError` for an unknown state and
+    :class:`RefusedError` (exit 4) for a transition the rules do not allow.
     """
     if new not in STATES:
         raise UsageError(f"unknown status {new!r}", hint=f"use one of {', '.join(STATES)}")
@@ -59,13 +63,45 @@ def change_status(
         )
     if new == "closed":
         _check_closable(record.pm, stub_left)
+    left = _placeholders_accepted(record, new, force=force, reason=reason)
     entry: dict[str, Any] = {"status": new, "at": _iso(at), "by": by}
     if reason:
         entry["reason"] = reason
+    if left:
+        entry["forced"] = f"{len(left)} {PLACEHOLDER} placeholder(s) left"
     front = dict(record.front)
     front["status"] = new
     front["history"] = [*(dict(h) for h in record.pm.history), entry]
     return front
+
+
+def _placeholders_accepted(
+    record: Record, new: str, *, force: bool, reason: str | None
+) -> list[str]:
+    """The placeholders left when ``new`` is ``reviewed`` and ``force`` accepts them (with a
+    reason); refused without ``force``."""
+    if force and not (reason or "").strip():
+        raise UsageError("--force needs a reason", hint="pass --reason TEXT; it is recorded")
+    left = placeholders(record) if new == "reviewed" else []
+    if left and not force:
+        raise RefusedError(
+            f"{record.pm.id} cannot be {new}: {PLACEHOLDER} placeholders are left at "
+            + ", ".join(left),
+            hint="write those sections, or pass --force --reason TEXT (recorded)",
+        )
+    return left
+
+
+def placeholders(record: Record) -> list[str]:
+    """Where the body still holds a ``TODO``: ``line 23 (## Impact)``, in file lines."""
+    found: list[str] = []
+    heading = ""
+    for number, line in enumerate(record.body.splitlines(), start=record.body_line):
+        if line.startswith("#"):
+            heading = line.strip()
+        if PLACEHOLDER in line:
+            found.append(f"line {number}" + (f" ({heading})" if heading else ""))
+    return found
 
 
 def _check_closable(pm: Postmortem, stub_left: bool) -> None:

@@ -32,9 +32,9 @@ from backout.migrations.formats.sections import (
     scan,
     terminated,
 )
+from tests.samples import SAMPLES
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "formats"
-SAMPLES = Path(__file__).resolve().parents[3] / "migrations"
 TOOLS = ("goose", "sql-migrate", "dbmate", "node-pg-migrate")
 
 # --- a generator of marked files, for the formats' property tests ------------------------------

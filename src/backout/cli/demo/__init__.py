@@ -5,7 +5,9 @@ temporary project and database, :mod:`.checks` checks what the emergency left be
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -19,9 +21,20 @@ def demo(
         bool,
         typer.Option("--json", help="Print the checks as JSON; the narrative goes to stderr."),
     ] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Play nothing: start the embedded PostgreSQL, print its URL, and keep it "
+            "running until Ctrl-C (a database to try the commands on).",
+        ),
+    ] = False,
 ) -> None:
     """Play an incident on the sample migrations and an embedded PostgreSQL, in a temporary
     folder: apply, then `emergency` on 006, then print the postmortem and the review deadline."""
+    if serve:
+        serve_until_stopped(json_output)
+        return
     if not json_output:
         code = playbook.run()
     else:
@@ -35,3 +48,20 @@ def demo(
         )
     if code:
         raise typer.Exit(code)
+
+
+def serve_until_stopped(json_output: bool) -> None:
+    """The embedded server's URL on stdout (one line, or ``{"url": ...}``), then wait for
+    Ctrl-C or SIGTERM; the server stops and its data is deleted on the way out."""
+    from backout.database.embedded import embedded_postgres
+
+    stop = threading.Event()
+    with embedded_postgres() as url:
+        typer.echo(render.to_json({"url": url}) if json_output else url)
+        sys.stdout.flush()
+        typer.echo("backout: the server runs until Ctrl-C; its data goes with it", err=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.wait(1):
+            pass
+    typer.echo("backout: the server stopped", err=True)

@@ -19,12 +19,22 @@ from backout.errors import UsageError
 # src/backout/cli/demo/ is four levels below the checkout that holds the sample migrations.
 REPOSITORY = Path(__file__).resolve().parents[4]
 ENGINEER = ("Dana On-Call", "dana@example.com")
+SAMPLE_FILES = (
+    "001_create_jobs.sql",
+    "002_create_core_schema.sql",
+    "003_add_markets_index.sql",
+    "004_alter_events_add_impact_score.sql",
+    "005_backfill_events_impact_score.sql",
+    "006_add_jobs_priority.sql",
+)
+"""The sample migrations the demo plays: only these, whatever else the folder holds (a
+``backout new`` run in the checkout adds a file the demo's story does not expect)."""
 
 
 def sample_migrations() -> Path:
     """The sample migrations: the checkout's ``migrations/`` (``make demo`` runs from one)."""
     folder = REPOSITORY / "migrations"
-    if not folder.is_dir():
+    if not all((folder / name).is_file() for name in SAMPLE_FILES):
         raise UsageError(
             f"the sample migrations are not at {folder}",
             hint="run the demo from a checkout of backout: make demo",
@@ -34,10 +44,13 @@ def sample_migrations() -> Path:
 
 @contextmanager
 def throwaway_project(samples: Path) -> Iterator[Path]:
-    """A temporary project holding a copy of ``samples``, as the working directory."""
+    """A temporary project holding a copy of the sample files of ``samples``, as the working
+    directory."""
     with tempfile.TemporaryDirectory(prefix="backout-demo-") as folder, _inside(Path(folder)):
         project = Path(folder)
-        shutil.copytree(samples, project / "migrations")
+        (project / "migrations").mkdir()
+        for name in SAMPLE_FILES:
+            shutil.copy(samples / name, project / "migrations" / name)
         (project / "backout.toml").write_text('migrations = ["migrations"]\n')
         yield project
 

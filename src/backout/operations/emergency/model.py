@@ -46,9 +46,11 @@ class Request:
     assume_applied: bool = False
     use_current_rollback: bool = False
     rehearse: bool = True
+    """Rehearse the documented rollback on a scratch database first (never blocks)."""
+    skipped_rehearsal: str | None = None
+    """Why the rehearsal is skipped (``rehearse`` false): recorded in the incident."""
     accept_damage: bool = False
     """Go ahead although the rollback removes what other applied migrations created."""
-    """Rehearse the documented rollback on a scratch database first (never blocks)."""
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,11 @@ def measure_the_blast_radius(run: Run) -> Produced:
 
 def rehearse(run: Run) -> Produced:
     """The documented rollback on a scratch database first; reported, never blocking."""
-    if not run.request.rehearse or run.made.earlier is not None:
+    if run.made.earlier is not None:
         return Produced()
+    if not run.request.rehearse:
+        why = run.request.skipped_rehearsal
+        return Produced(scratch_rehearsal=f"skipped: {why}" if why else None)
     run.ctx.report("rehearsing the rollback on a scratch database ...")
     outcome = rehearse_quietly(run.ctx.settings, run.conn, run.migration)
     if run.request.rollback_file is not None:
