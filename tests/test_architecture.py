@@ -24,6 +24,7 @@ MAY_NOT_IMPORT = {
     "backout.migrations": ("backout.database", "backout.operations", "backout.postmortems"),
     "backout.database": ("backout.operations", "backout.postmortems"),
     "backout.postmortems": ("backout.database", "backout.operations"),
+    "backout.project": ("backout.operations", "backout.postmortems"),
 }
 """Beyond the rule for every core module: never ``backout.cli``."""
 
