@@ -373,9 +373,12 @@ def journal_clear(conn: psycopg.Connection[Any], key: tuple[str, str, str, str])
         )
 
 
-def _ident(table: str) -> sql.Composable:
+def table_ident(table: str) -> sql.Identifier:
     """``table`` or ``schema.table`` as a safely quoted identifier."""
     return sql.Identifier(*table.split(".", 1))
+
+
+_ident = table_ident
 
 
 def incident_rollback(

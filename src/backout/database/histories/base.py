@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
+from psycopg import sql
 
-from backout.database.history import Applied
+from backout.database.history import Applied, table_ident
 from backout.migrations.entry import Entry
 
 
@@ -89,6 +90,14 @@ def columns_of(conn: psycopg.Connection[Any], table: str) -> dict[str, str]:
         (table,),
     ).fetchall()
     return {str(name): str(kind) for name, kind in rows}
+
+
+def delete_where(conn: psycopg.Connection[Any], table: str, column: str, value: object) -> None:
+    """``DELETE FROM table WHERE column = value``: how most tools' ``down`` forgets a migration."""
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {} = %s").format(table_ident(table), sql.Identifier(column)),
+        (value,),
+    )
 
 
 def by_number(entries: Sequence[Entry]) -> dict[int, Entry]:

@@ -24,8 +24,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backout.database.histories.base import Recorded
-from backout.database.history import Applied
+from backout.database.histories.base import Recorded, delete_where
+from backout.database.history import Applied, table_ident
 from backout.migrations.entry import Entry
 
 _VARCHAR = re.compile(r"character varying(\(\d+\))?")
@@ -43,7 +43,7 @@ class DbmateHistory:
     def create(self, conn: psycopg.Connection[Any], table: str) -> None:
         conn.execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} (version varchar PRIMARY KEY)").format(
-                _identifier(table)
+                table_ident(table)
             )
         )
 
@@ -51,7 +51,7 @@ class DbmateHistory:
         """Each row matched to the file with its version; a row no file has is kept under its
         version (``status`` shows it as missing)."""
         rows = conn.execute(
-            sql.SQL("SELECT version FROM {} ORDER BY version").format(_identifier(table))
+            sql.SQL("SELECT version FROM {} ORDER BY version").format(table_ident(table))
         ).fetchall()
         files = {e.version: e for e in entries if e.version is not None}
         applied: dict[str, Applied] = {}
@@ -70,7 +70,7 @@ class DbmateHistory:
     ) -> None:
         """As dbmate's ``up``: the version alone."""
         conn.execute(
-            sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(_identifier(table)),
+            sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table_ident(table)),
             (_version(entry),),
         )
 
@@ -78,10 +78,7 @@ class DbmateHistory:
         self, conn: psycopg.Connection[Any], table: str, entry: Entry, entries: Sequence[Entry]
     ) -> None:
         """As dbmate's ``rollback``: the version's row deleted."""
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE version = %s").format(_identifier(table)),
-            (_version(entry),),
-        )
+        delete_where(conn, table, "version", _version(entry))
 
 
 def _applied(version: str, name: str) -> Applied:
@@ -92,11 +89,6 @@ def _applied(version: str, name: str) -> Applied:
 def _version(entry: Entry) -> str:
     # dbmate lists only files whose name starts with digits, so a dbmate entry has a version.
     return entry.version or entry.name
-
-
-def _identifier(table: str) -> sql.Identifier:
-    """``schema.table`` or ``table`` (found on the search path, as dbmate's current schema)."""
-    return sql.Identifier(*table.split(".", 1))
 
 
 DBMATE = DbmateHistory()

@@ -21,8 +21,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backout.database.histories.base import Recorded
-from backout.database.history import Applied
+from backout.database.histories.base import Recorded, delete_where
+from backout.database.history import Applied, table_ident
 from backout.errors import UsageError
 from backout.migrations.entry import Entry
 
@@ -41,13 +41,13 @@ class DieselHistory:
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (version VARCHAR(50) PRIMARY KEY NOT NULL,"
                 " run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-            ).format(_ident(table))
+            ).format(table_ident(table))
         )
 
     def read(self, conn: psycopg.Connection[Any], table: str, entries: Sequence[Entry]) -> Recorded:
         rows = conn.execute(
             sql.SQL("SELECT version, run_on::timestamptz FROM {} ORDER BY version").format(
-                _ident(table)
+                table_ident(table)
             )
         ).fetchall()
         by_version = {e.version: e for e in entries if e.version is not None}
@@ -66,17 +66,14 @@ class DieselHistory:
         applied: Applied,
     ) -> None:
         conn.execute(
-            sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(_ident(table)),
+            sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table_ident(table)),
             (version_of(entry),),
         )
 
     def record_rolled_back(
         self, conn: psycopg.Connection[Any], table: str, entry: Entry, entries: Sequence[Entry]
     ) -> None:
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE version = %s").format(_ident(table)),
-            (version_of(entry),),
-        )
+        delete_where(conn, table, "version", version_of(entry))
 
 
 def version_of(entry: Entry) -> str:
@@ -87,10 +84,6 @@ def version_of(entry: Entry) -> str:
             hint="name the directory <version>_<name>, e.g. 2024-01-15-093000_create_users",
         )
     return entry.version
-
-
-def _ident(table: str) -> sql.Composable:
-    return sql.Identifier(*table.split(".", 1))
 
 
 DIESEL = DieselHistory()

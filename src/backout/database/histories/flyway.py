@@ -45,7 +45,7 @@ import psycopg
 from psycopg import sql
 
 from backout.database.histories.base import Recorded, Trouble
-from backout.database.history import Applied
+from backout.database.history import Applied, table_ident
 from backout.migrations.entry import Entry
 from backout.migrations.versions import version_key
 
@@ -109,16 +109,16 @@ class FlywayHistory:
                 " installed_on TIMESTAMP NOT NULL DEFAULT now(),"
                 " execution_time INTEGER NOT NULL,"
                 " success BOOLEAN NOT NULL)"
-            ).format(table=_ident(table))
+            ).format(table=table_ident(table))
         )
         conn.execute(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (installed_rank)").format(
-                _ident(table), sql.Identifier(f"{name}_pk")
+                table_ident(table), sql.Identifier(f"{name}_pk")
             )
         )
         conn.execute(
             sql.SQL("CREATE INDEX {} ON {} (success)").format(
-                sql.Identifier(f"{name}_s_idx"), _ident(table)
+                sql.Identifier(f"{name}_s_idx"), table_ident(table)
             )
         )
 
@@ -162,7 +162,7 @@ def read_rows(conn: psycopg.Connection[Any], table: str) -> list[Row]:
         sql.SQL(
             "SELECT installed_rank, version, description, type, script, installed_by,"
             " installed_on::timestamptz, execution_time, success FROM {} ORDER BY installed_rank"
-        ).format(_ident(table))
+        ).format(table_ident(table))
     ).fetchall()
     return [Row(*row) for row in found]
 
@@ -245,14 +245,14 @@ def insert_row(
 ) -> None:
     """Append a row as ``JdbcTableSchemaHistory.doAddAppliedMigration`` does. The table is
     locked against other writers first, so two ranks are never computed alike."""
-    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(_ident(table)))
+    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table_ident(table)))
     conn.execute(
         sql.SQL(
             "INSERT INTO {table} (installed_rank, version, description, type, script, checksum,"
             " installed_by, execution_time, success)"
             " SELECT COALESCE(MAX(installed_rank), 0) + 1, %s, %s, %s, %s, %s,"
             " COALESCE(%s, current_user), %s, true FROM {table}"
-        ).format(table=_ident(table)),
+        ).format(table=table_ident(table)),
         (
             version,
             abbreviate_description(description_of(script.name)),
@@ -311,10 +311,6 @@ def _relative(script: Path, location: Path) -> str:
         return script.relative_to(location).as_posix()
     except ValueError:
         return script.name
-
-
-def _ident(table: str) -> sql.Composable:
-    return sql.Identifier(*table.split(".", 1))
 
 
 FLYWAY = FlywayHistory()

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from backout.database.histories.base import Recorded, Trouble, by_number
 from backout.database.histories.goose import number_of
-from backout.database.history import Applied
+from backout.database.history import Applied, table_ident
 from backout.errors import RefusedError
 from backout.migrations.entry import Entry
 
@@ -46,7 +46,7 @@ class GolangMigrateHistory:
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (version bigint not null primary key,"
                 " dirty boolean not null)"
-            ).format(_ident(table))
+            ).format(table_ident(table))
         )
 
     def read(self, conn: psycopg.Connection[Any], table: str, entries: Sequence[Entry]) -> Recorded:
@@ -110,7 +110,7 @@ class GolangMigrateHistory:
 def current(conn: psycopg.Connection[Any], table: str) -> tuple[int, bool] | None:
     """The table's version and dirty flag, as golang-migrate's ``Version`` reads them."""
     row = conn.execute(
-        sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(_ident(table))
+        sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(table_ident(table))
     ).fetchone()
     return (int(row[0]), bool(row[1])) if row else None
 
@@ -119,10 +119,12 @@ def set_version(conn: psycopg.Connection[Any], table: str, version: int) -> None
     """The one row golang-migrate's ``SetVersion(version, false)`` leaves: none for the nil
     version. (It truncates; a ``DELETE`` leaves the same rows without taking the table's
     ACCESS EXCLUSIVE lock for the rest of the rollback's transaction.)"""
-    conn.execute(sql.SQL("DELETE FROM {}").format(_ident(table)))
+    conn.execute(sql.SQL("DELETE FROM {}").format(table_ident(table)))
     if version != NIL:
         conn.execute(
-            sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, false)").format(_ident(table)),
+            sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, false)").format(
+                table_ident(table)
+            ),
             (version,),
         )
 
@@ -164,10 +166,6 @@ def _dirty_refusal(version: int, entries: Sequence[Entry]) -> RefusedError:
 
 def _applied(version: str, name: str) -> Applied:
     return Applied(version, name, None, None, None)  # records no time
-
-
-def _ident(table: str) -> sql.Composable:
-    return sql.Identifier(*table.split(".", 1))
 
 
 GOLANG_MIGRATE = GolangMigrateHistory()

@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from backout.database.histories.base import Recorded, Trouble
-from backout.database.history import Applied
+from backout.database.history import Applied, table_ident
 from backout.errors import MalformedMigrationError
 from backout.migrations.entry import Entry
 from backout.migrations.formats.liquibase import ChangesetEntry, LiquibaseFormat
@@ -104,7 +104,7 @@ class LiquibaseHistory:
                 " contexts VARCHAR(255),"
                 " labels VARCHAR(255),"
                 " deployment_id VARCHAR(10))"
-            ).format(_ident(table))
+            ).format(table_ident(table))
         )
 
     def read(self, conn: psycopg.Connection[Any], table: str, entries: Sequence[Entry]) -> Recorded:
@@ -131,7 +131,7 @@ class LiquibaseHistory:
         delete = sql.SQL("DELETE FROM {} WHERE id = %s AND author = %s AND filename = %s")
         for row in read_rows(conn, table):
             if matches(row, changeset):
-                conn.execute(delete.format(_ident(table)), (row.id, row.author, row.filename))
+                conn.execute(delete.format(table_ident(table)), (row.id, row.author, row.filename))
 
 
 def read_rows(conn: psycopg.Connection[Any], table: str) -> list[Row]:
@@ -141,7 +141,7 @@ def read_rows(conn: psycopg.Connection[Any], table: str) -> list[Row]:
         sql.SQL(
             "SELECT id, author, filename, dateexecuted::timestamptz, orderexecuted, exectype"
             " FROM {} ORDER BY dateexecuted, orderexecuted"
-        ).format(_ident(table))
+        ).format(table_ident(table))
     ).fetchall()
     return [Row(*row) for row in found]
 
@@ -209,7 +209,7 @@ def lock_troubles(conn: psycopg.Connection[Any], table: str) -> list[Trouble]:
         return []
     held = conn.execute(
         sql.SQL("SELECT lockgranted, lockedby FROM {} WHERE locked ORDER BY id").format(
-            _ident(lock)
+            table_ident(lock)
         )
     ).fetchall()
     return [
@@ -233,14 +233,14 @@ def insert_row(
     fills in an empty checksum on its next ``update`` (as after ``clear-checksums``).
     ``liquibase`` (the Liquibase version that ran it) is empty too: backout is none."""
     file = changeset.read()
-    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(_ident(table)))
+    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table_ident(table)))
     conn.execute(
         sql.SQL(
             "INSERT INTO {table} (id, author, filename, dateexecuted, orderexecuted, md5sum,"
             " description, comments, exectype, contexts, labels, liquibase, deployment_id)"
             " SELECT %s, %s, %s, NOW(), COALESCE(MAX(orderexecuted), 0) + 1, NULL, 'sql', %s,"
             " 'EXECUTED', %s, %s, NULL, %s FROM {table}"
-        ).format(table=_ident(table)),
+        ).format(table=table_ident(table)),
         (
             changeset.changeset,
             changeset.author,
@@ -284,10 +284,6 @@ def changeset_of(entry: Entry) -> ChangesetEntry:
         f"{entry.name} is not a Liquibase changeset (`--changeset <author>:<id>`): Liquibase "
         "records changesets only",
     )
-
-
-def _ident(table: str) -> sql.Composable:
-    return sql.Identifier(*table.split(".", 1))
 
 
 LIQUIBASE = LiquibaseHistory()

@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backout.database.histories.base import Recorded, Trouble
-from backout.database.history import Applied
+from backout.database.histories.base import Recorded, Trouble, delete_where
+from backout.database.history import Applied, table_ident
 from backout.migrations.entry import Entry
 
 COLUMNS = {"id", "name", "run_on"}
@@ -44,7 +44,7 @@ class NodePgMigrateHistory:
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (id SERIAL PRIMARY KEY,"
                 " name varchar(255) NOT NULL, run_on timestamp NOT NULL)"
-            ).format(_identifier(table))
+            ).format(table_ident(table))
         )
 
     def read(self, conn: psycopg.Connection[Any], table: str, entries: Sequence[Entry]) -> Recorded:
@@ -53,7 +53,7 @@ class NodePgMigrateHistory:
         session's, which is the server's default, as node-pg-migrate's ``NOW()`` wrote it."""
         rows = conn.execute(
             sql.SQL("SELECT name, run_on::timestamptz FROM {} ORDER BY run_on, id").format(
-                _identifier(table)
+                table_ident(table)
             )
         ).fetchall()
         files = {e.name: e for e in entries}
@@ -74,7 +74,7 @@ class NodePgMigrateHistory:
     ) -> None:
         """As node-pg-migrate's ``up``: the name, run ``NOW()`` (the transaction's start)."""
         conn.execute(
-            sql.SQL("INSERT INTO {} (name, run_on) VALUES (%s, NOW())").format(_identifier(table)),
+            sql.SQL("INSERT INTO {} (name, run_on) VALUES (%s, NOW())").format(table_ident(table)),
             (entry.name,),
         )
 
@@ -82,9 +82,7 @@ class NodePgMigrateHistory:
         self, conn: psycopg.Connection[Any], table: str, entry: Entry, entries: Sequence[Entry]
     ) -> None:
         """As node-pg-migrate's ``down``: the rows of that name deleted."""
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE name = %s").format(_identifier(table)), (entry.name,)
-        )
+        delete_where(conn, table, "name", entry.name)
 
 
 def _out_of_order(run: Sequence[str], entries: Sequence[Entry]) -> tuple[Trouble, ...]:
@@ -134,11 +132,6 @@ def _no_file(recorded: str) -> Trouble:
         f"restore {recorded}'s file from version control; do not delete the row while the"
         " migration's objects are in the database",
     )
-
-
-def _identifier(table: str) -> sql.Identifier:
-    """``schema.table`` or ``table``: node-pg-migrate always names the schema (``public``)."""
-    return sql.Identifier(*table.split(".", 1))
 
 
 NODE_PG_MIGRATE = NodePgMigrateHistory()

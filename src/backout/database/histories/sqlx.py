@@ -24,9 +24,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backout.database.histories.base import Recorded, Trouble, by_number
+from backout.database.histories.base import Recorded, Trouble, by_number, delete_where
 from backout.database.histories.goose import number_of
-from backout.database.history import Applied
+from backout.database.history import Applied, table_ident
 from backout.errors import RefusedError
 from backout.migrations.entry import Entry
 
@@ -49,7 +49,7 @@ class SqlxHistory:
                 " description TEXT NOT NULL, installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),"
                 " success BOOLEAN NOT NULL, checksum BYTEA NOT NULL,"
                 " execution_time BIGINT NOT NULL)"
-            ).format(_ident(table))
+            ).format(table_ident(table))
         )
 
     def read(self, conn: psycopg.Connection[Any], table: str, entries: Sequence[Entry]) -> Recorded:
@@ -57,7 +57,7 @@ class SqlxHistory:
             sql.SQL(
                 "SELECT version, description, installed_on, success, execution_time FROM {}"
                 " ORDER BY version"
-            ).format(_ident(table))
+            ).format(table_ident(table))
         ).fetchall()
         numbered = by_number(entries)
         applied: dict[str, Applied] = {}
@@ -84,7 +84,7 @@ class SqlxHistory:
             sql.SQL(
                 "INSERT INTO {} (version, description, success, checksum, execution_time)"
                 " VALUES (%s, %s, TRUE, %s, %s)"
-            ).format(_ident(table)),
+            ).format(table_ident(table)),
             (number_of(entry, "sqlx"), description(entry), checksum(entry), elapsed),
         )
 
@@ -93,12 +93,13 @@ class SqlxHistory:
     ) -> None:
         version = number_of(entry, "sqlx")
         row = conn.execute(
-            sql.SQL("SELECT success FROM {} WHERE version = %s").format(_ident(table)), (version,)
+            sql.SQL("SELECT success FROM {} WHERE version = %s").format(table_ident(table)),
+            (version,),
         ).fetchone()
         if row is not None and not row[0]:
             trouble = partly_applied(version, entry.name, table)
             raise RefusedError(trouble.what, hint=trouble.way_out)
-        conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(_ident(table)), (version,))
+        delete_where(conn, table, "version", version)
 
 
 def description(entry: Entry) -> str:
@@ -126,10 +127,6 @@ def partly_applied(version: int, name: str, table: str) -> Trouble:
         f"{table} WHERE version = {version}`) so `sqlx migrate run` applies it again; backout "
         "does not remove the row",
     )
-
-
-def _ident(table: str) -> sql.Composable:
-    return sql.Identifier(*table.split(".", 1))
 
 
 SQLX = SqlxHistory()
