@@ -247,9 +247,13 @@ def backout_prefix(override: str | None) -> list[str]:
 
 
 def child_env(project: Path) -> dict[str, str]:
-    """This environment without BACKOUT_* settings that could point backout elsewhere."""
+    """This environment without BACKOUT_* settings that could point backout elsewhere, and with
+    bytecode written: the untimed ``--print-sql`` and first apply leave it behind, as an
+    installed package has it (with ``PYTHONDONTWRITEBYTECODE`` set, every timed run would
+    compile backout's modules again, which no installed backout does)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOUT_")}
     env.pop("DATABASE_URL", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["BACKOUT_CONFIG"] = str(project / "backout.toml")
     return env
 
