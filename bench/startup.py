@@ -117,7 +117,7 @@ def measure(found: dict[str, list[str]], project: Path, runs: int) -> dict[str, 
 
 def summarise(found: dict[str, list[str]], times: dict[str, list[float]]) -> dict[str, Any]:
     reference = statistics.median(times[REFERENCE])
-    results = {
+    results: dict[str, dict[str, Any]] = {
         name: {
             "command": shlex.join(found[name]),
             "median_seconds": statistics.median(runs),
@@ -127,7 +127,7 @@ def summarise(found: dict[str, list[str]], times: dict[str, list[float]]) -> dic
         }
         for name, runs in times.items()
     }
-    ratio = results[GOAL_COMMAND]["ratio"]
+    ratio = float(results[GOAL_COMMAND]["ratio"])
     return {
         "runs": len(times[REFERENCE]),
         "cpus": os.cpu_count(),
