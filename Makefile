@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-rollback bench-backup bench-postmortems bench-verify clean
+.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-startup bench-rollback bench-backup bench-postmortems bench-verify clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,9 @@ test-faults: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/lint.py
+
+bench-startup: $(STAMP)
+	$(BIN)/python bench/startup.py --check
 
 bench-rollback: $(STAMP)
 	$(BIN)/python bench/rollback_overhead.py

@@ -22,7 +22,9 @@ index is checked to be the original one, so both tools did the same work.
 The report gives each tool's median and best time, the ratio of the medians (backout/psql) with
 PASS/FAIL against the goal (at most 1.10), and, for context, backout's own start-up time
 (``backout --version``, median of 5): on a big table the index build dominates and start-up is
-most of the overhead.
+most of the overhead. ``backout rollback 001 --print-sql`` (median of 5) is shown too: the
+rollback command's imports and the migration parsed, without a database, so that what remains
+of the overhead is the bookkeeping around the SQL.
 
 Run it with ``make bench-rollback``, or directly:
 
@@ -247,9 +249,13 @@ def backout_prefix(override: str | None) -> list[str]:
 
 
 def child_env(project: Path) -> dict[str, str]:
-    """This environment without BACKOUT_* settings that could point backout elsewhere."""
+    """This environment without BACKOUT_* settings that could point backout elsewhere, and with
+    bytecode written: the untimed ``--print-sql`` and first apply leave it behind, as an
+    installed package has it (with ``PYTHONDONTWRITEBYTECODE`` set, every timed run would
+    compile backout's modules again, which no installed backout does)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOUT_")}
     env.pop("DATABASE_URL", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["BACKOUT_CONFIG"] = str(project / "backout.toml")
     return env
 
@@ -310,6 +316,13 @@ def startup(backout: list[str], project: Path) -> list[float]:
     return [run([*backout, "--version"], project)[0] for _ in range(STARTUP_RUNS)]
 
 
+def planning(backout: list[str], project: Path) -> list[float]:
+    """``backout rollback 001 --print-sql``: the rollback command's imports and the migration
+    read and parsed, without a database."""
+    argv = [*backout, "rollback", VERSION, "--print-sql"]
+    return [run(argv, project)[0] for _ in range(STARTUP_RUNS)]
+
+
 def version(argv: Sequence[str], project: Path) -> str:
     try:
         out = run(argv, project)[1].strip()
@@ -360,6 +373,8 @@ def report_text(summary: dict[str, Any]) -> str:
         "",
         f"backout start-up ({summary['backout_version']}, --version, median of "
         f"{len(start['runs_seconds'])}): {start['median_seconds']:.3f} s",
+        f"backout rollback {VERSION} --print-sql (the command's imports, no database, median of "
+        f"{len(start['runs_seconds'])}): {summary['backout_print_sql']['median_seconds']:.3f} s",
         f"overhead (median backout - median psql): {summary['overhead_seconds']:.3f} s",
         f"backout/psql (medians): {summary['ratio']:.3f}   goal <= {summary['goal']}   "
         f"{summary['verdict']}",
@@ -407,12 +422,17 @@ def benchmark(args: argparse.Namespace, project: Path) -> dict[str, Any]:
         expect_index(url, FORWARD_COLUMNS, "the first apply")
         measure(found, url, project, args.rounds)
     runs = startup(backout, project)
+    printed = planning(backout, project)
     facts = {
         "database": redact(url),
         "server_version": server_version.split()[0],
         "backout_version": version([*backout, "--version"], project),
         "psql_version": version([psql, "--version"], project),
         "backout_startup": {"median_seconds": statistics.median(runs), "runs_seconds": runs},
+        "backout_print_sql": {
+            "median_seconds": statistics.median(printed),
+            "runs_seconds": printed,
+        },
     }
     return summarise(args, found, facts)
 

@@ -2,8 +2,8 @@
 
 Every failure backout can explain is a subclass of :class:`BackoutError`. Exceptions carry the
 data of what went wrong (the file, the line, the migration) and a hint saying what to do next;
-they never print. Exactly one place, :func:`backout.cli.main`, turns them into a one-line message
-on stderr and the exit code of their class.
+they never print. Exactly one place, :func:`backout.cli.entry.run`, turns them into a one-line
+message on stderr and the exit code of their class.
 """
 
 from __future__ import annotations

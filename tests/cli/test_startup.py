@@ -1,6 +1,8 @@
-"""``backout --version``, ``--help`` and ``lint`` start without importing the database driver,
-the database or operations code, GitPython, jinja2, icalendar or PyYAML: each is run in a fresh
-interpreter with ``-X importtime``, which names every module it imports."""
+"""``backout --version``, ``--help``, ``show`` and ``lint`` start without importing the database
+driver, the database or operations code, GitPython, jinja2, icalendar or PyYAML; ``--version``
+imports neither typer nor the SQL parser, ``--help`` not the SQL parser, and ``show`` and ``lint``
+no rich tables. Each is run in a fresh interpreter with ``-X importtime``, which names every
+module it imports."""
 
 from __future__ import annotations
 
@@ -53,7 +55,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["lint"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args", [["--version"], ["--help"], ["show", "001"], ["lint"]], ids=" ".join
+)
 def test_starting_imports_no_database_git_or_postmortem_library(
     args: list[str], project: Path
 ) -> None:
@@ -61,6 +65,32 @@ def test_starting_imports_no_database_git_or_postmortem_library(
 
     assert "backout.cli" in modules
     assert heavy(modules) == []
+
+
+def top_level(modules: list[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_the_version_is_printed_before_typer_or_the_sql_parser_loads(project: Path) -> None:
+    modules = imported("--version", cwd=project)
+
+    assert top_level(modules) & {"typer", "click", "rich", "pydantic", "pglast"} == set()
+    assert [m for m in modules if m.startswith("backout.")] == ["backout.cli"]
+
+
+def test_the_help_lists_the_commands_without_the_sql_parser(project: Path) -> None:
+    modules = imported("--help", cwd=project)
+
+    assert "typer" in modules
+    assert "pglast" not in top_level(modules)
+
+
+@pytest.mark.parametrize("args", [["show", "001"], ["lint"]], ids=" ".join)
+def test_reading_migrations_draws_no_rich_table(args: list[str], project: Path) -> None:
+    modules = imported(*args, cwd=project)
+
+    assert "pglast" in modules
+    assert "rich.table" not in modules
 
 
 def test_the_check_sees_what_a_database_command_imports(project: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backout.cli import render, render_operations
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.operation import (
     confirmer,
     echo_outcome,

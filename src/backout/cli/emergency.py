@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from backout.cli import render, render_emergency
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.operation import (
     confirmable,
     confirmer,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from backout.cli import render
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.options import JsonFlag, MigrationArg
 from backout.config import FORMAT_TOOLS, Settings
 from backout.errors import ExitCode

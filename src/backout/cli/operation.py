@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from backout.cli import render, render_operations
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.options import Connection, Limits, Locks
 from backout.database.connection import (
     MAX_LOCK_WAIT,

@@ -17,7 +17,7 @@ import typer
 from backout import git
 from backout.cli import render
 from backout.cli import render_postmortems as show_pm
-from backout.cli.app import app, state
+from backout.cli.application import app, state
 from backout.cli.migrations import LintFormat, echo_report
 from backout.config import Settings
 from backout.database.connection import parse_duration

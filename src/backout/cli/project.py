@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from backout.cli import render
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.migrations import LintFormat, echo_report
 from backout.cli.options import DatabaseUrl, DryRun, JsonFlag
 from backout.errors import ExitCode

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from backout.cli import render
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.operation import operator_of, target_of
 from backout.cli.options import Connection, DryRun, JsonFlag, LockWait, Yes, option_groups
 from backout.database.connection import MAX_LOCK_WAIT, parse_limit

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from backout.cli import render
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.operation import target_of
 from backout.cli.options import Connection, JsonFlag, MigrationArg, option_groups
 from backout.errors import ExitCode

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from backout.cli import render
-from backout.cli.app import state
+from backout.cli.application import state
 from backout.cli.options import JsonFlag
 from backout.config import Settings
 from backout.database.connection import connect, redact
