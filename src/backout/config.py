@@ -35,6 +35,8 @@ DEFAULT_AUDIT_TABLE = "backout_audit_event"
 DEFAULT_HISTORY_TABLE = "schema_migrations"
 DEFAULT_DECISIONS_LOG = "docs/decisions.md"
 DEFAULT_BACKUPS = ".backout/backups"
+CACHE_FOLDER = ".backout/cache"
+"""Where commands keep what they can reuse between runs (safe to delete at any time)."""
 
 TOP_LEVEL_KEYS = (
     "migrations",

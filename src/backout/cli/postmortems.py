@@ -19,11 +19,12 @@ from backout.cli import render
 from backout.cli import render_postmortems as show_pm
 from backout.cli.app import app, state
 from backout.cli.migrations import LintFormat, echo_report
-from backout.config import Settings
+from backout.config import CACHE_FOLDER, Settings
 from backout.database.connection import parse_duration
 from backout.errors import ExitCode, UsageError
 from backout.git import operator_identity
 from backout.migrations.file import read_migration
+from backout.postmortems.cache import FILE_NAME as CACHE_FILE
 from backout.postmortems.collection import Collection, Record, find, load, rewrite
 from backout.postmortems.filters import Filters, select
 from backout.postmortems.model import STATES
@@ -76,7 +77,8 @@ def _now() -> datetime:
 
 
 def _collection(settings: Settings, all_branches: bool) -> Collection:
-    return load(settings.postmortems, all_branches=all_branches)
+    cache = settings.root / CACHE_FOLDER / CACHE_FILE
+    return load(settings.postmortems, all_branches=all_branches, cache=cache)
 
 
 def _filters(
