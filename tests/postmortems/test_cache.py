@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backout.postmortems import cache as cache_module
+from backout import cache as cache_module
 from backout.postmortems.collection import load
 from tests.postmortems.samples import postmortem
 from tests.runner import run

@@ -24,7 +24,6 @@ from backout.database.connection import parse_duration
 from backout.errors import ExitCode, UsageError
 from backout.git import operator_identity
 from backout.migrations.file import read_migration
-from backout.postmortems.cache import FILE_NAME as CACHE_FILE
 from backout.postmortems.collection import Collection, Record, find, load, rewrite
 from backout.postmortems.filters import Filters, select
 from backout.postmortems.model import STATES
@@ -77,7 +76,7 @@ def _now() -> datetime:
 
 
 def _collection(settings: Settings, all_branches: bool) -> Collection:
-    cache = settings.root / CACHE_FOLDER / CACHE_FILE
+    cache = settings.root / CACHE_FOLDER / "postmortems.json"
     return load(settings.postmortems, all_branches=all_branches, cache=cache)
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from backout import git
+from backout.cache import ReadCache, digest
 from backout.errors import RefusedError, UsageError
-from backout.postmortems.cache import ReadCache, digest
 from backout.postmortems.file import write_atomically
 from backout.postmortems.front_matter import (
     FrontMatterError,

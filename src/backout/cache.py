@@ -1,15 +1,12 @@
-"""What reading a postmortem file found, kept between runs under ``.backout/cache``.
+"""What reading a file found, kept between runs under ``.backout/cache`` (one JSON file per
+use: ``postmortems.json`` for ``postmortems list``, ``lint.json`` for ``lint``).
 
-Reading the YAML front matter of thousands of postmortems is most of what ``postmortems list``
-costs; the files rarely change. An entry is keyed by the digest of the file's text (so any edit,
-however small and whatever its mtime, misses) and the whole cache by backout's version (so a
-new release never reuses what an older one read). A hit gives back the front matter as it was
-read, where the body starts and the problems found; the model is built again from the front
-matter, exactly as on a miss.
-
-Only front matter that JSON keeps exactly is cached (YAML's explicit tags such as ``!!set`` or
-``!!binary`` are read again each time). A missing, unreadable or foreign cache is an empty one;
-one that cannot be written is not written. The cache never changes what is read.
+An entry is keyed by a digest of everything its value depends on: the file's text (so any edit,
+however small and whatever its mtime, misses) and whatever else the caller adds (lint's
+settings); the whole cache by backout's version (so a new release never reuses what an older
+one found). Only entries that JSON gives back exactly are kept (a postmortem whose front matter
+uses YAML's ``!!set`` is read again each time). A missing, unreadable or foreign cache is an
+empty one; one that cannot be written is not written. The cache never changes what is found.
 """
 
 from __future__ import annotations
@@ -25,11 +22,16 @@ from typing import Any
 from backout import __version__
 
 FORMAT = 1
-FILE_NAME = "postmortems.json"
 
 
-def digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+def digest(*parts: str | bytes) -> str:
+    """One key for ``parts`` (each one's length goes in too, so no two splits collide)."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
 
 
 class ReadCache:
