@@ -22,6 +22,7 @@ from backout.errors import MalformedMigrationError
 from backout.migrations.catalog import (
     Entry,
     entries_for_paths,
+    listing_once,
     map_entries,
     neighbours,
     project_catalog,
@@ -289,8 +290,10 @@ def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> Report:
     cache = settings.root / CACHE_FOLDER / "lint.json"
     if not paths:
         return lint_entries(catalog.entries, options=options, cache=cache)
-    chosen = entries_for_paths(catalog, paths)
-    return lint_entries(chosen, neighbours(chosen), options, cache)
+    with listing_once():  # a folder named is listed for the files and again for neighbours
+        chosen = entries_for_paths(catalog, paths)
+        around = neighbours(chosen)
+    return lint_entries(chosen, around, options, cache)
 
 
 def _per_file(entries: Sequence[Entry], options: LintOptions, cache: Path | None) -> list[Finding]:

@@ -599,6 +599,7 @@ _ANY_MARKER = re.compile(
     rb"^[ \t]*--.*(?:\+goose|\+migrate|migrate:|(?:up|down)\s+migration)",
     re.IGNORECASE | re.MULTILINE,
 )
+_MARKER_WORDS = (b"+goose", b"+migrate", b"migrate:", b"migration")
 _census: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, frozenset[str]]]] = {}
 
 
@@ -641,7 +642,8 @@ def _markers_in(path: Path) -> frozenset[str]:
         data = path.read_bytes()
     except OSError:
         return frozenset()
-    if not _ANY_MARKER.search(data):
+    lowered = data.lower()  # every marker holds one of these: most files are skipped here
+    if not any(word in lowered for word in _MARKER_WORDS) or not _ANY_MARKER.search(data):
         return frozenset()
     text = data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
     return frozenset(markers_of(text.split("\n"), line_kinds(text)) & set(MARKED))
