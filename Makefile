@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-rollback bench-backup bench-postmortems bench-verify clean
+.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-rollback bench-backup bench-postmortems bench-verify clean bench-lint
 
 setup: $(STAMP)
 
@@ -49,6 +49,10 @@ bench-rollback: $(STAMP)
 
 bench-backup: $(STAMP)
 	$(BIN)/python bench/backup.py
+
+bench-lint: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/lint.py --check
 
 bench-postmortems: $(STAMP)
 	$(BIN)/python bench/postmortems.py
