@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-startup bench-rollback bench-backup bench-postmortems bench-verify clean
+.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-all bench-startup bench-rollback bench-backup bench-postmortems bench-verify bench-lint clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,17 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/lint.py
 
+# Every benchmark, at sizes that finish within 10 minutes on the 2-core machine; each prints its
+# ratios and goals, and the run goes on past a failed goal (the summary says which failed).
+bench-all: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	-$(BIN)/python bench/startup.py --check
+	-$(BIN)/python bench/lint.py --check --repeat 3
+	-$(BIN)/python bench/postmortems.py --check
+	-$(BIN)/python bench/rollback_overhead.py --check --rows 1000000 --rounds 3
+	-$(BIN)/python bench/backup.py --check --rounds 3
+	-$(BIN)/python bench/verify.py --check --sizes 50 100 --rounds 1
+
 bench-startup: $(STAMP)
 	$(BIN)/python bench/startup.py --check
 
@@ -52,6 +63,10 @@ bench-rollback: $(STAMP)
 
 bench-backup: $(STAMP)
 	$(BIN)/python bench/backup.py
+
+bench-lint: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/lint.py --check
 
 bench-postmortems: $(STAMP)
 	$(BIN)/python bench/postmortems.py

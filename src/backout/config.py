@@ -35,6 +35,8 @@ DEFAULT_AUDIT_TABLE = "backout_audit_event"
 DEFAULT_HISTORY_TABLE = "schema_migrations"
 DEFAULT_DECISIONS_LOG = "docs/decisions.md"
 DEFAULT_BACKUPS = ".backout/backups"
+CACHE_FOLDER = ".backout/cache"
+"""Where commands keep what they can reuse between runs (safe to delete at any time)."""
 
 TOP_LEVEL_KEYS = (
     "migrations",
@@ -241,6 +243,9 @@ class Settings:
 
     def relative(self, path: Path) -> str:
         """``path`` as shown to people: relative to the project root when it is inside it."""
+        text, root = str(path), str(self.root)
+        if os.sep == "/" and root != "/" and text.startswith(root + "/"):
+            return text[len(root) + 1 :]  # what relative_to gives, without its cost per path
         for candidate in (path, path.resolve()) if path.is_absolute() else (path.resolve(),):
             try:
                 return candidate.relative_to(self.root).as_posix()

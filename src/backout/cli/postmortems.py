@@ -19,11 +19,9 @@ from backout.cli import render
 from backout.cli import render_postmortems as show_pm
 from backout.cli.application import app, state
 from backout.cli.migrations import LintFormat, echo_report
-from backout.config import Settings
-from backout.database.connection import parse_duration
+from backout.config import CACHE_FOLDER, Settings
 from backout.errors import ExitCode, UsageError
 from backout.git import operator_identity
-from backout.migrations.file import read_migration
 from backout.postmortems.collection import Collection, Record, find, load, rewrite
 from backout.postmortems.filters import Filters, select
 from backout.postmortems.model import STATES
@@ -76,7 +74,8 @@ def _now() -> datetime:
 
 
 def _collection(settings: Settings, all_branches: bool) -> Collection:
-    return load(settings.postmortems, all_branches=all_branches)
+    cache = settings.root / CACHE_FOLDER / "postmortems.json"
+    return load(settings.postmortems, all_branches=all_branches, cache=cache)
 
 
 def _filters(
@@ -104,6 +103,8 @@ def _span(text: str, option: str) -> timedelta:
     for suffix, unit in (("w", 7 * 86400), ("d", 86400)):
         if value.endswith(suffix) and value[:-1].strip().replace(".", "", 1).isdigit():
             return timedelta(seconds=float(value[:-1]) * unit)
+    from backout.database.connection import parse_duration  # not at start-up: psycopg is slow
+
     return timedelta(seconds=parse_duration(value, option=option, examples="24h, 7d or 2w"))
 
 
@@ -231,6 +232,8 @@ def _stub_left(settings: Settings, record: Record) -> bool:
     path = settings.root / fix_forward
     if not path.is_file():
         return False
+    from backout.migrations.file import read_migration  # only here: pglast is slow to load
+
     try:
         return read_migration(path).is_stub
     except Exception:  # a file that cannot be read is not a finished migration either

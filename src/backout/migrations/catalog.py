@@ -13,7 +13,9 @@ import difflib
 import multiprocessing as mp
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -244,8 +246,29 @@ def neighbours(entries: Iterable[Entry]) -> list[Entry]:
     return [e for folder in dict.fromkeys(e.folder for e in entries) for e in _entries(folder)]
 
 
+_listed: ContextVar[dict[tuple[Path, str | None], tuple[Entry, ...]] | None] = ContextVar(
+    "_listed", default=None
+)
+
+
+@contextmanager
+def listing_once() -> Iterator[None]:
+    """Within it, each folder is listed (and its format detected, which reads every file) once:
+    for one command, such as ``lint PATH...``, that asks for a folder's migrations twice."""
+    token = _listed.set({})
+    try:
+        yield
+    finally:
+        _listed.reset(token)
+
+
 def _entries(folder: Path, configured: str | None = None) -> Iterable[Entry]:
-    return format_of(folder, configured).entries(folder)
+    memo = _listed.get()
+    if memo is None:
+        return format_of(folder, configured).entries(folder)
+    if (folder, configured) not in memo:
+        memo[folder, configured] = tuple(format_of(folder, configured).entries(folder))
+    return memo[folder, configured]
 
 
 def _names(entry: Entry, path: Path) -> bool:

@@ -14,13 +14,15 @@ from enum import StrEnum
 from functools import partial
 from itertools import pairwise
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from backout.config import Settings
+from backout.cache import ReadCache, digest
+from backout.config import CACHE_FOLDER, Settings
 from backout.errors import MalformedMigrationError
 from backout.migrations.catalog import (
     Entry,
     entries_for_paths,
+    listing_once,
     map_entries,
     neighbours,
     project_catalog,
@@ -254,17 +256,20 @@ class Report:
 
 
 def lint_entries(
-    entries: Sequence[Entry], neighbours: Sequence[Entry] = (), options: LintOptions | None = None
+    entries: Sequence[Entry],
+    neighbours: Sequence[Entry] = (),
+    options: LintOptions | None = None,
+    cache: Path | None = None,
 ) -> Report:
     """Read and lint ``entries``; a file backout cannot read at all is a finding, not a crash.
 
     The checks over the set (duplicate versions, gaps) also see ``neighbours``, the other
     migrations of the same folders, but only findings about ``entries`` are reported. Files are
     read and checked in worker processes when there are many (:func:`map_entries`); the checks
-    over the set need only their names.
+    over the set need only their names. With ``cache`` (a file), each file's findings are kept
+    there for the next run (:func:`_per_file`).
     """
-    read_and_lint = partial(_read_and_lint, options=options or LintOptions())
-    findings = [f for found in map_entries(read_and_lint, entries) for f in found]
+    findings = _per_file(entries, options or LintOptions(), cache)
     chosen = {e.path for e in entries}
     everything = [*entries, *(e for e in neighbours if e.path not in chosen)]
     folders, known = {e.folder for e in entries}, {e.path for e in everything}
@@ -282,10 +287,62 @@ def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> Report:
     """``backout lint``: the named files and folders, or every configured folder."""
     catalog = project_catalog(settings, must_exist=not paths)
     options = options_for(settings)
+    cache = settings.root / CACHE_FOLDER / "lint.json"
     if not paths:
-        return lint_entries(catalog.entries, options=options)
-    chosen = entries_for_paths(catalog, paths)
-    return lint_entries(chosen, neighbours(chosen), options)
+        return lint_entries(catalog.entries, options=options, cache=cache)
+    with listing_once():  # a folder named is listed for the files and again for neighbours
+        chosen = entries_for_paths(catalog, paths)
+        around = neighbours(chosen)
+    return lint_entries(chosen, around, options, cache)
+
+
+def _per_file(entries: Sequence[Entry], options: LintOptions, cache: Path | None) -> list[Finding]:
+    """The findings of :func:`lint_file` for each entry, those of unchanged files from ``cache``.
+
+    An entry's key is a digest of backout's version (in the cache), the lint options, the
+    entry (path, name, version, format, other files) and the bytes of every file it reads: any
+    change to one of them lints the file again. Only the misses are read, in worker processes
+    when there are many; the findings are the same with or without the cache.
+    """
+    kept = ReadCache(cache)
+    keys = [_cache_key(e, options) for e in entries] if cache is not None else []
+    found: dict[int, list[Finding]] = {}
+    for n, key in enumerate(keys):
+        entry = kept.get(key)
+        if entry is not None:
+            found[n] = [_finding_from(row) for row in entry["findings"]]
+    missed = [n for n in range(len(entries)) if n not in found]
+    read_and_lint = partial(_read_and_lint, options=options)
+    results = map_entries(read_and_lint, [entries[n] for n in missed])
+    for n, findings in zip(missed, results, strict=True):
+        found[n] = findings
+        if keys:
+            kept.put(keys[n], {"findings": [_finding_row(f) for f in findings]})
+    kept.save()
+    return [f for n in range(len(entries)) for f in found[n]]
+
+
+def _cache_key(entry: Entry, options: LintOptions) -> str:
+    setting = sorted(str(p) for p in options.lock_timeout_required_in)
+    about = repr((setting, options.lock_safety, str(entry.path), str(entry.folder), entry.name))
+    about += repr((entry.version, entry.format, [str(p) for p in entry.others]))
+    return digest(about, *(_bytes(p) for p in (entry.path, *entry.others)))
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return b"+" + path.read_bytes()
+    except OSError as exc:  # unreadable or gone: keyed by why, so it is read (and found) again
+        return f"-{type(exc).__name__}".encode()
+
+
+def _finding_row(f: Finding) -> list[object]:
+    return [f.rule, f.severity.value, str(f.file), f.line, f.message]
+
+
+def _finding_from(row: list[Any]) -> Finding:
+    rule, severity, file, line, message = row
+    return Finding(rule, Severity(severity), Path(file), line, message)
 
 
 def _read_and_lint(entry: Entry, options: LintOptions) -> list[Finding]:

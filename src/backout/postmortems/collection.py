@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backout import git
+from backout.cache import ReadCache, digest
 from backout.errors import RefusedError, UsageError
 from backout.postmortems.file import write_atomically
 from backout.postmortems.front_matter import (
@@ -68,17 +69,22 @@ class Collection:
     """Whether the branches were read too (else a postmortem only on a branch is not here)."""
 
 
-def load(folder: Path, *, all_branches: bool = False) -> Collection:
-    """The postmortems in ``folder`` and, with ``all_branches``, those only on branches."""
+def load(folder: Path, *, all_branches: bool = False, cache: Path | None = None) -> Collection:
+    """The postmortems in ``folder`` and, with ``all_branches``, those only on branches.
+
+    With ``cache`` (a file), what reading each file found is kept there for the next run
+    (:mod:`backout.postmortems.cache`); the result is the same with or without it."""
     records: list[Record] = []
     broken: list[Broken] = []
+    kept = ReadCache(cache)
     for path in sorted(folder.glob("*.md")) if folder.is_dir() else ():
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             broken.append(Broken(path, None, 1, f"cannot be read: {exc}"))
             continue
-        _add(parse(text, path, None), records, broken)
+        _add(parse(text, path, None, kept), records, broken)
+    kept.save()
     if all_branches:
         seen = {r.pm.id for r in records}
         for found in git.files_in_folder_on_branches(folder, suffix=".md"):
@@ -98,9 +104,22 @@ def _add(parsed: Record | Broken | None, records: list[Record], broken: list[Bro
         broken.append(parsed)
 
 
-def parse(text: str, path: Path, branch: str | None) -> Record | Broken | None:
+def parse(
+    text: str, path: Path, branch: str | None, cache: ReadCache | None = None
+) -> Record | Broken | None:
     """One file's text: a :class:`Record`, a :class:`Broken` one, or ``None`` when it is not a
     postmortem (no front matter, or no ``id`` in it)."""
+    key = digest(text) if cache is not None else ""
+    entry = cache.get(key) if cache is not None else None
+    if entry is not None:
+        return _from_entry(entry, text, path, branch)
+    found = _parse(text, path, branch)
+    if cache is not None:
+        cache.put(key, _entry(found, text))
+    return found
+
+
+def _parse(text: str, path: Path, branch: str | None) -> Record | Broken | None:
     try:
         front, body = split_front_matter(text)
     except FrontMatterError as exc:
@@ -117,6 +136,41 @@ def parse(text: str, path: Path, branch: str | None) -> Record | Broken | None:
         body=body,
         body_line=text[: len(text) - len(body)].count("\n") + 1,
         problems=tuple((line_of.get(key, 1), message) for key, message in problems),
+    )
+
+
+def _entry(found: Record | Broken | None, text: str) -> dict[str, Any]:
+    """What :func:`_parse` found, as a cache entry."""
+    if found is None:
+        return {"postmortem": False}
+    if isinstance(found, Broken):
+        return {"broken": [found.line, found.message]}
+    return {
+        "front": found.front,
+        "body_at": len(text) - len(found.body),
+        "body_line": found.body_line,
+        "problems": [list(p) for p in found.problems],
+    }
+
+
+def _from_entry(
+    entry: dict[str, Any], text: str, path: Path, branch: str | None
+) -> Record | Broken | None:
+    """A cache entry back as :func:`_parse` gave it (the model built again from the front)."""
+    if "broken" in entry:
+        line, message = entry["broken"]
+        return Broken(path, branch, line, message)
+    if "front" not in entry:
+        return None
+    pm, _ = from_front_matter(entry["front"])
+    return Record(
+        pm=pm,
+        path=path,
+        branch=branch,
+        front=entry["front"],
+        body=text[entry["body_at"] :],
+        body_line=entry["body_line"],
+        problems=tuple((line, message) for line, message in entry["problems"]),
     )
 
 
