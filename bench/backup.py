@@ -15,8 +15,10 @@ rollback drops, done two ways on the same server, alternating, in one run:
 
 Both start a process, connect and stream the whole table to a local file. The report gives each
 tool's median and best, the ratio of the medians (backout's backup step / pg_dump) with PASS/FAIL
-against the goal (at most 1.0) and, for context, the ratio with backout's process start-up
-included; it checks that backout's output holds every row.
+against the goal (at most 1.0: backout as its own process, start-up included, against pg_dump's
+process) and, for context, the ratio of the backup step alone; it checks that backout's output
+holds every row. Then it grows the table to ``--rss-rows`` rows (5,000,000) and compares
+backout's peak RSS (the child's ``ru_maxrss``) with that at ``--rows``: goal within 10 %.
 
     python bench/backup.py                       # embedded PostgreSQL 18, 1,000,000 rows, 5 rounds
     python bench/backup.py --rows 200000 --rounds 3
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -49,6 +52,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 GOAL = 1.0
+RSS_GOAL = 1.10
+"""Peak RSS with ``--rss-rows`` rows over that with ``--rows`` rows, at most."""
 DATABASE = "backout_bench_backup"
 TABLE = "bench_events"
 
@@ -136,12 +141,46 @@ def find_pg_dump(major: int) -> str:
 
 
 def timed(argv: Sequence[str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(list(argv), capture_output=True, text=True)
-    took = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed: {done.stderr.strip()}")
-    return took, done.stdout
+    took, printed, _ = measured(argv)
+    return took, printed
+
+
+def measured(argv: Sequence[str]) -> tuple[float, str, int]:
+    """Run ``argv`` as a process: ``(wall seconds, stdout, peak RSS in KiB)``."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(list(argv), stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        took = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"{argv[0]} failed: {err.read().decode().strip()}")
+        return took, out.read().decode(), usage.ru_maxrss
+
+
+def peak_rss(url: str, rows: int, scratch: str) -> int:
+    """backout's backup of the table, as its own process, with ``rows`` rows: peak RSS, KiB."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        have = conn.execute("SELECT max(id) FROM bench_events").fetchone()
+        start = int(have[0]) if have and have[0] is not None else 0
+        if start < rows:
+            progress(f"growing {TABLE} to {rows:,} rows ...")
+            conn.execute(
+                "INSERT INTO bench_events SELECT g, 'kind_' || (g %% 7),"
+                " 'headline number ' || g || ' about market ' || (g %% 997),"
+                " timestamptz '2026-01-01' + g * interval '1 second', (g %% 10000) / 100.0"
+                " FROM generate_series(%s, %s) AS g",
+                (start + 1, rows),
+            )
+            conn.execute("VACUUM ANALYZE bench_events")
+    out = Path(scratch) / f"rss-{rows}"
+    _, printed, rss = measured([sys.executable, "-c", BACKOUT_CHILD, url, str(out)])
+    assert int(printed.split()[0]) == rows, printed
+    shutil.rmtree(out)
+    progress(f"peak RSS with {rows:,} rows: {rss / 1024:.1f} MiB")
+    return rss
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -171,8 +210,10 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         out.unlink()
                     times[tool].append(took)
                     progress(f"round {round_ + 1}/{args.rounds}: {tool} {took:.3f} s")
+            rss = {n: peak_rss(url, n, scratch) for n in (args.rows, args.rss_rows) if n}
     medians = {tool: statistics.median(values) for tool, values in times.items()}
-    ratio = medians["backout_step"] / medians["pg_dump"]
+    ratio = medians["backout"] / medians["pg_dump"]
+    rss_growth = rss[args.rss_rows] / rss[args.rows] if args.rss_rows else None
     return {
         "rows": args.rows,
         "rounds": args.rounds,
@@ -182,9 +223,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "best_s": {tool: min(values) for tool, values in times.items()},
         "bytes": sizes,
         "ratio": ratio,
-        "ratio_with_startup": medians["backout"] / medians["pg_dump"],
+        "ratio_step_only": medians["backout_step"] / medians["pg_dump"],
         "goal": GOAL,
-        "passed": ratio <= GOAL,
+        "peak_rss_kib": {str(n): kib for n, kib in rss.items()},
+        "rss_growth": rss_growth,
+        "rss_goal": RSS_GOAL,
+        "passed": ratio <= GOAL and (rss_growth is None or rss_growth <= RSS_GOAL),
     }
 
 
@@ -200,17 +244,35 @@ def report_text(r: dict[str, Any]) -> str:
             f"{r['best_s']['backout']:.3f} s  (as its own process: start-up, imports, connection)",
             f"  pg_dump  median {r['median_s']['pg_dump']:.3f} s  best "
             f"{r['best_s']['pg_dump']:.3f} s  ({r['bytes']['pg_dump']:,} bytes, {r['pg_dump']})",
-            f"  ratio backout/pg_dump {r['ratio']:.2f}  goal <= {r['goal']:.1f}: "
-            + ("PASS" if r["passed"] else "FAIL")
-            + f"  (as its own process: {r['ratio_with_startup']:.2f})",
+            f"  ratio backout/pg_dump (as processes) {r['ratio']:.2f}  goal <= {r['goal']:.1f}: "
+            + ("PASS" if r["ratio"] <= r["goal"] else "FAIL")
+            + f"  (the backup step alone: {r['ratio_step_only']:.2f})",
+            *rss_lines(r),
         ]
     )
+
+
+def rss_lines(r: dict[str, Any]) -> list[str]:
+    peaks = "  ".join(f"{int(n):,} rows {k / 1024:.1f} MiB" for n, k in r["peak_rss_kib"].items())
+    if r["rss_growth"] is None:
+        return [f"  backout peak RSS: {peaks}"]
+    verdict = "PASS" if r["rss_growth"] <= r["rss_goal"] else "FAIL"
+    return [
+        f"  backout peak RSS: {peaks}; growth {r['rss_growth']:.3f}  "
+        f"goal <= {r['rss_goal']:.2f}: {verdict}"
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--rss-rows",
+        type=int,
+        default=5_000_000,
+        help="grow the table to this many rows and compare backout's peak RSS (0: skip)",
+    )
     parser.add_argument("--database-url", help="a server to use (default: the embedded one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--check", action="store_true", help="exit 1 when the goal is not met")
