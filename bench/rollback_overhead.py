@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import statistics
@@ -63,6 +62,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+import children
 from backout.database.connection import redact
 from backout.errors import BackoutError
 
@@ -238,26 +238,10 @@ class Tool:
         }
 
 
-def backout_prefix(override: str | None) -> list[str]:
-    if override:
-        return shlex.split(override)
-    for candidate in (REPO / ".venv" / "bin" / "backout", Path(sys.executable).parent / "backout"):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return [str(candidate)]
-    found = shutil.which("backout")
-    return [found] if found else [sys.executable, "-m", "backout"]
-
-
 def child_env(project: Path) -> dict[str, str]:
-    """This environment without BACKOUT_* settings that could point backout elsewhere, and with
-    bytecode written: the untimed ``--print-sql`` and first apply leave it behind, as an
-    installed package has it (with ``PYTHONDONTWRITEBYTECODE`` set, every timed run would
-    compile backout's modules again, which no installed backout does)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOUT_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["BACKOUT_CONFIG"] = str(project / "backout.toml")
-    return env
+    """A backout child's environment (see children.py), without DATABASE_URL: the URL is
+    passed on the command line."""
+    return children.child_env(project, drop=("DATABASE_URL",))
 
 
 def run(argv: Sequence[str], project: Path) -> tuple[float, str]:
@@ -411,7 +395,7 @@ def benchmark(args: argparse.Namespace, project: Path) -> dict[str, Any]:
     psql = shutil.which(args.psql)
     if psql is None:
         raise BenchError(f"{args.psql} not found; install the PostgreSQL client or pass --psql")
-    backout = backout_prefix(args.backout_cmd)
+    backout = children.backout_prefix(args.backout_cmd)
     write_project(project)
     with server(args.database_url) as server_url, scratch_database(server_url) as url:
         progress(f"creating orders with {args.rows:,} rows in {redact(url)} ...")

@@ -41,6 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import children
+
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 4.0
 """The most ``backout --version`` may take, as a multiple of ``python -c pass`` (medians)."""
@@ -52,24 +54,6 @@ class BenchError(Exception):
     """A command failed."""
 
 
-def backout_prefix(override: str | None) -> list[str]:
-    if override:
-        return shlex.split(override)
-    for candidate in (REPO / ".venv" / "bin" / "backout", Path(sys.executable).parent / "backout"):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return [str(candidate)]
-    found = shutil.which("backout")
-    return [found] if found else [sys.executable, "-m", "backout"]
-
-
-def child_env(project: Path) -> dict[str, str]:
-    """This environment without BACKOUT_* settings, and with bytecode written (see above)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOUT_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["BACKOUT_CONFIG"] = str(project / "backout.toml")
-    return env
-
-
 def run(argv: Sequence[str], project: Path) -> float:
     """Run ``argv`` in ``project``; return its wall time, or raise on failure."""
     start = time.perf_counter()
@@ -77,7 +61,7 @@ def run(argv: Sequence[str], project: Path) -> float:
         done = subprocess.run(
             argv,
             cwd=project,
-            env=child_env(project),
+            env=children.child_env(project),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -180,7 +164,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    found = commands(backout_prefix(args.backout_cmd))
+    found = commands(children.backout_prefix(args.backout_cmd))
     with tempfile.TemporaryDirectory(prefix="backout-bench-startup-") as tmp:
         project = Path(tmp)
         shutil.copytree(REPO / "migrations", project / "migrations")
