@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import psycopg
 
@@ -88,13 +89,26 @@ def bind(
     configured = settings.histories.get(folder)
     if configured is not None:
         return Bound(adapter(configured), table_of(settings, folder, configured), True)
+    found = _DETECTED.setdefault(conn, {})
+    key = (folder, format_name, settings.history_table(folder))
+    if key in found:
+        return found[key]
     for tool in _candidates(format_name):
         history = adapter(tool)
         table = table_of(settings, folder, tool)
         columns = columns_of(conn, table)
         if columns and history.recognises(columns):
-            return Bound(history, table)
+            found[key] = Bound(history, table)
+            return found[key]
     return Bound(adapter("backout"), settings.history_table(folder))
+
+
+_DETECTED: WeakKeyDictionary[psycopg.Connection[Any], dict[tuple[Path, str, str], Bound]]
+_DETECTED = WeakKeyDictionary()
+"""Each connection's tables found so far: a command asks for a folder's history several times
+(plan, plan again under the lock, the blast radius, the rehearsal), and a table the detection
+recognised stays that tool's for the connection's life. Only what was found is kept: where no
+table was there yet, the next question looks again."""
 
 
 def table_of(settings: Settings, folder: Path, tool: str) -> str:
