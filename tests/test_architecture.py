@@ -25,6 +25,7 @@ MAY_NOT_IMPORT = {
     "backout.database": ("backout.operations", "backout.postmortems"),
     "backout.postmortems": ("backout.database", "backout.operations"),
     "backout.project": ("backout.operations", "backout.postmortems"),
+    "backout.fleets": ("backout.operations", "backout.postmortems", "backout.migrations"),
 }
 """Beyond the rule for every core module: never ``backout.cli``."""
 

@@ -58,6 +58,7 @@ TOP_LEVEL_KEYS = (
     "key_queries",
     "smoke_checks",
     "lint_lock_timeout",
+    "fleets",
 )
 FORMAT_NAMES = (
     "strategy",
@@ -99,6 +100,7 @@ for first."""
 KEY_QUERY_KEYS = ("name", "sql", "budget_ms")
 SMOKE_CHECK_KEYS = ("name", "sql")
 ENVIRONMENT_KEYS = ("url_env", "require_approval", "auto_rollback")
+FLEET_KEYS = ("targets", "waves", "concurrency", "require_approval")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _QUALIFIED = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -166,6 +168,20 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    """A named fleet (``[tool.backout.fleets.<name>]``): its targets, as a file or as lines in
+    the targets file's syntax (read by :mod:`backout.fleets.targets`), and how it rolls out."""
+
+    name: str
+    targets_file: Path | None = None
+    lines: tuple[str, ...] = ()
+    waves: tuple[str, ...] | None = None
+    """The waves after the canary (``10%``, ``5``, ``rest``); None: the default."""
+    concurrency: int | None = None
+    require_approval: bool = False
+
+
+@dataclass(frozen=True)
 class KeyQuery:
     """A query the application depends on: ``backout check`` runs it under EXPLAIN ANALYZE."""
 
@@ -215,6 +231,7 @@ class Settings:
     """Days to complete an action item, by severity."""
     key_queries: tuple[KeyQuery, ...] = ()
     smoke_checks: tuple[SmokeCheck, ...] = ()
+    fleets: Mapping[str, FleetConfig] = field(default_factory=dict)
     lint_lock_timeout: str = "backout"
     """``backout`` or ``required``: who sets ``lock_timeout`` for the lint rule
     ``lock-timeout`` (:func:`backout.migrations.lint.options_for`)."""
@@ -317,6 +334,7 @@ def load_settings(
         **_review_policy(table, config_file),
         key_queries=_key_queries(table.get("key_queries", []), config_file),
         smoke_checks=_smoke_checks(table.get("smoke_checks", []), config_file),
+        fleets=_fleets(table.get("fleets"), config_file, root),
         lint_lock_timeout=_choice(
             table.get("lint_lock_timeout", "backout"),
             LINT_LOCK_TIMEOUTS,
@@ -597,6 +615,45 @@ def _environments(value: object, path: Path | None) -> dict[str, Environment]:
                 raise ConfigError(f"{where} {key} must be true or false", path=path)
         result[name] = Environment(name=name, url_env=url_env, **flags)
     return result
+
+
+def _fleets(value: object, path: Path | None, root: Path) -> dict[str, FleetConfig]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("[tool.backout.fleets] must be a table of tables", path=path)
+    return {name: _fleet(name, entry, path, root) for name, entry in value.items()}
+
+
+def _fleet(name: str, entry: object, path: Path | None, root: Path) -> FleetConfig:
+    where = f"[tool.backout.fleets.{name}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table", path=path)
+    _check_keys(entry, FLEET_KEYS, path, where)
+    targets = entry.get("targets")
+    hint = 'e.g. targets = "ops/fleets/tenants.txt", or targets = ["eu1 $EU1_URL", ...]'
+    if isinstance(targets, str) and targets.strip():
+        file, lines = root / targets, ()
+    elif isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets):
+        file, lines = None, tuple(targets)
+    else:
+        raise ConfigError(f"{where} needs targets: a file or a list of lines", path=path, hint=hint)
+    waves = entry.get("waves")
+    if waves is not None and not (
+        isinstance(waves, list) and all(isinstance(w, str | int) for w in waves)
+    ):
+        raise ConfigError(f'{where} waves must be a list such as ["10%", "rest"]', path=path)
+    approval = entry.get("require_approval", False)
+    if not isinstance(approval, bool):
+        raise ConfigError(f"{where} require_approval must be true or false", path=path)
+    return FleetConfig(
+        name,
+        file,
+        lines,
+        tuple(str(w) for w in waves) if waves is not None else None,
+        _int(entry.get("concurrency"), path, f"{where} concurrency"),
+        approval,
+    )
 
 
 def _pick(*values: T | None) -> T:

@@ -103,6 +103,8 @@ class Target:
 
     url: str
     environment: Environment | None = None
+    label: str | None = None
+    """Its name in a fleet (``backout.fleets``), which names it everywhere instead."""
 
     @property
     def display(self) -> str:
@@ -110,7 +112,10 @@ class Target:
 
     @property
     def name(self) -> str:
-        """The environment's name, or the redacted URL's host and database."""
+        """Its name in a fleet, or the environment's name, or the redacted URL's host and
+        database."""
+        if self.label is not None:
+            return self.label
         if self.environment is not None:
             return self.environment.name
         try:
