@@ -133,6 +133,62 @@ class Connection:
     env: EnvName = None
 
 
+TargetsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--targets",
+        metavar="FILE",
+        help="Many databases: a file of `name url` lines ($VAR reads a URL from the environment).",
+    ),
+]
+FleetName = Annotated[
+    str | None,
+    typer.Option("--fleet", metavar="NAME", help="Many databases: a configured fleet."),
+]
+Shard = Annotated[
+    str | None,
+    typer.Option(
+        "--shard", metavar="I/N", help="Only the I-th of N slices of the fleet (a CI matrix job)."
+    ),
+]
+Waves = Annotated[
+    str | None,
+    typer.Option(
+        "--waves",
+        metavar="SIZES",
+        help="After the canary, wave sizes: counts, percentages, 'rest' (default: 10%,rest).",
+    ),
+]
+MAX_CONCURRENCY = 64
+Concurrency = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        max=MAX_CONCURRENCY,
+        help=f"Targets worked on at once within a wave (default 4; at most {MAX_CONCURRENCY}).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Many databases instead of one: a targets file or a configured fleet, and a slice of it."""
+
+    targets: TargetsFile = None
+    fleet: FleetName = None
+    shard: Shard = None
+
+
+@dataclass(frozen=True)
+class Rollout(Fleet):
+    """A fleet, and how a change rolls out across it: waves after a canary, at most so many
+    targets at once."""
+
+    waves: Waves = None
+    concurrency: Concurrency = None
+
+
 @dataclass(frozen=True)
 class Locks:
     """How long to wait for another backout run and for table locks, how often to retry, and
