@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-all bench-startup bench-rollback bench-backup bench-postmortems bench-verify bench-lint clean
+.PHONY: setup demo test lint typecheck pytest test-db test-faults bench bench-all bench-startup bench-rollback bench-backup bench-postmortems bench-verify bench-lint bench-fleet clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,7 @@ bench-all: $(STAMP)
 	-$(BIN)/python bench/rollback_overhead.py --check --rows 1000000 --rounds 3
 	-$(BIN)/python bench/backup.py --check --rounds 3
 	-$(BIN)/python bench/verify.py --check --sizes 50 100 --rounds 1
+	-$(BIN)/python bench/fleet.py --check --sizes 10 50 --rounds 1
 
 bench-startup: $(STAMP)
 	$(BIN)/python bench/startup.py --check
@@ -70,6 +71,9 @@ bench-lint: $(STAMP)
 
 bench-postmortems: $(STAMP)
 	$(BIN)/python bench/postmortems.py
+
+bench-fleet: $(STAMP)
+	$(BIN)/python bench/fleet.py --check
 
 bench-verify: $(STAMP)
 	$(BIN)/python bench/verify.py
