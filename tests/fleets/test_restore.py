@@ -210,3 +210,14 @@ def test_a_fleet_incident_without_a_fleet_says_how_to_restore_it(
 
     assert result.exit_code == 2
     assert "it is a fleet incident, one backup per target" in result.stderr
+
+
+def test_a_shard_restores_its_slice_and_leaves_the_rest_to_the_other_jobs(
+    project: Path, monkeypatch: pytest.MonkeyPatch, fleet: dict[str, Any]
+) -> None:
+    # by name: eu1, eu2, us1; the first of two slices is eu1 and us1
+    result = restore(project, monkeypatch, "--all", "--shard", "1/2", "--yes")
+
+    assert result.exit_code == 0, result.stderr
+    assert "left to the other shards: eu2" in result.stdout
+    assert [bool(restores(url)) for url in fleet["urls"].values()] == [True, False, True]

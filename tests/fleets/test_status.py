@@ -169,3 +169,20 @@ def test_a_fleet_with_a_database_url_is_refused(
 
     assert result.exit_code == 2
     assert "a fleet was given together with --database-url" in result.stderr
+
+
+def test_a_target_whose_history_is_locked_is_not_read_after_a_short_wait_and_the_rest_are(
+    project: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings, databases: Databases
+) -> None:
+    urls = dict(zip(("a", "b"), databases(2), strict=True))
+    for url in urls.values():
+        apply(settings, Target(url), ME, to="001")
+
+    with psycopg.connect(urls["b"]) as holder:  # a migration running there, in effect
+        holder.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
+        result = status(project, monkeypatch, urls, "--json")
+
+    assert result.exit_code == 1, result.stdout
+    a, b = json.loads(result.stdout)["targets"]
+    assert (a["read"], b["read"]) == (True, False)
+    assert b["error"].startswith("a lock wait timed out"), b["error"]
