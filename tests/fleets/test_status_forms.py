@@ -74,3 +74,16 @@ def test_a_target_not_read_fails_the_run_even_when_the_others_agree() -> None:
 
     assert result.agree
     assert exit_code(result, check=True) is ExitCode.FAILED
+
+
+def test_when_no_target_answers_the_table_says_so() -> None:
+    result = compare("shop", None, [TargetRead("down", "h:1/db", error="cannot connect")])
+
+    assert fleet_status_text(result, shown).splitlines() == [
+        "fleet shop: 1 target",
+        "",
+        "not read (1):",
+        "  down at h:1/db: cannot connect",
+        "",
+        "No target could be read.",
+    ]

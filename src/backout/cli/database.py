@@ -57,7 +57,7 @@ def status(
         typer.Option(
             "--check",
             help="Exit 3 when anything is pending, modified, missing, damaged or dirty "
-            "(across a fleet: also when the targets disagree, which exits 3 anyway).",
+            "(on any target of a fleet).",
         ),
     ] = False,
     json_output: JsonFlag = False,

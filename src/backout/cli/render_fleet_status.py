@@ -51,6 +51,8 @@ def _heading(result: FleetStatus) -> str:
 def summary(result: FleetStatus) -> str:
     """The drift at a glance: every target agrees, or which differ and on what."""
     answered = len(result.answered)
+    if not answered:
+        return "No target could be read."
     unread = f"; {len(result.unread)} not read" if result.unread else ""
     differing = result.differing
     if not differing:
