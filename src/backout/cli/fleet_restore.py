@@ -1,7 +1,7 @@
 """``backout restore <incident> --target NAME | --all`` for a fleet incident: each target's
 backup put back on that target, one after another, each outcome reported.
 
-``--target NAME`` behaves as one database's restore (its output, its exit codes). ``--all``
+``--target NAME`` fails as one database's restore does (its message, its exit code). ``--all``
 goes on after a target fails and exits 1 when any failed, naming them.
 """
 
