@@ -8,6 +8,7 @@ The databases are checked afterwards (rows, audit rows), not only what backout p
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import UTC, datetime
@@ -221,3 +222,28 @@ def test_a_shard_restores_its_slice_and_leaves_the_rest_to_the_other_jobs(
     assert result.exit_code == 0, result.stderr
     assert "left to the other shards: eu2" in result.stdout
     assert [bool(restores(url)) for url in fleet["urls"].values()] == [True, False, True]
+
+
+class Terminal(io.StringIO):
+    """Standard input as a person at a terminal types it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_without_yes_every_targets_plan_is_shown_and_the_incident_id_must_be_typed(
+    project: Path, monkeypatch: pytest.MonkeyPatch, fleet: dict[str, Any]
+) -> None:
+    refused = restore(project, monkeypatch, "--all")
+    monkeypatch.setattr("sys.stdin", Terminal("INC-20261126-99\n"))
+    mistyped = restore(project, monkeypatch, "--all")
+    monkeypatch.setattr("sys.stdin", Terminal(f"{INCIDENT.lower()}\n"))
+    typed = restore(project, monkeypatch, "--all")
+
+    assert (refused.exit_code, mistyped.exit_code) == (4, 4)
+    assert "needs confirmation and this is not a terminal" in refused.stderr
+    assert "not confirmed; nothing was restored" in mistyped.stderr
+    assert typed.exit_code == 0, typed.stderr
+    assert typed.stderr.startswith(f"would restore the backups of {INCIDENT}")
+    for name, url in fleet["urls"].items():
+        assert restores(url) == [(name, INCIDENT)]
