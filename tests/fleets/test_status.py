@@ -186,3 +186,20 @@ def test_a_target_whose_history_is_locked_is_not_read_after_a_short_wait_and_the
     a, b = json.loads(result.stdout)["targets"]
     assert (a["read"], b["read"]) == (True, False)
     assert b["error"].startswith("a lock wait timed out"), b["error"]
+
+
+def test_a_configured_fleet_is_read_by_name(
+    project: Path, monkeypatch: pytest.MonkeyPatch, databases: Databases
+) -> None:
+    a, b = databases(2)
+    monkeypatch.setenv("A_URL", a)
+    monkeypatch.setenv("B_URL", b)
+    with (project / "backout.toml").open("a") as config:
+        config.write('[fleets.shop]\ntargets = ["a $A_URL", "b ${B_URL}"]\n')
+    monkeypatch.chdir(project)
+
+    result = run("status", "--fleet", "shop")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "fleet shop: 2 targets"
+    assert result.stdout.splitlines()[-1] == "2 targets agree on every migration."
