@@ -8,7 +8,7 @@ import pytest
 
 from backout.config import load_settings
 from backout.errors import UsageError
-from backout.fleets.targets import fleet_from, parse_shard, read_targets, shard_of
+from backout.fleets.targets import address, fleet_from, parse_shard, read_targets, shard_of
 
 ENV = {"EU1_URL": "postgresql://app:s3cret@eu1.db/shop", "US_URL": "postgresql://us.db/shop"}
 
@@ -52,6 +52,39 @@ def test_a_bad_url_from_the_environment_never_shows_its_password() -> None:
         read_targets("eu1 $BAD", "fleet.txt", env)
 
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "password=hunter2 dbname=shop",
+        "postgresql://app:hunter2@eu1.db/shop $US_URL",
+        "postgresql://app:hunter2@eu1.db/shop eu1",
+    ],
+)
+def test_a_connection_string_or_url_where_the_name_goes_is_refused_without_its_password(
+    line: str,
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        read_targets(line, "fleet.txt", ENV)
+
+    assert caught.value.message.startswith("fleet.txt:1: ")
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:hunter2@eu1.db:5433/shop", "eu1.db:5433/shop"),
+        ("postgresql://app@eu1.db/shop?password=hunter2", "eu1.db/shop"),
+        ("postgresql://postgres:@/tenant7?host=/tmp/bo-pg", "local/tenant7"),
+        ("host=eu1.db dbname=shop password=hunter2", "eu1.db/shop"),
+    ],
+)
+def test_a_targets_address_is_its_host_and_database_never_its_user_or_password(
+    url: str, shown: str
+) -> None:
+    assert address(url) == shown
 
 
 def test_shards_cover_every_target_once_whatever_the_order_of_the_file() -> None:
@@ -98,6 +131,19 @@ def test_a_configured_fleet_may_list_its_targets_and_waves(tmp_path: Path) -> No
 
     assert fleet is not None
     assert (fleet.names, fleet.waves, fleet.shard) == (("us",), ("1", "rest"), (2, 2))
+
+
+def test_a_fleet_configured_in_pyproject_toml(tmp_path: Path) -> None:
+    write(
+        tmp_path / "pyproject.toml",
+        '[tool.backout.fleets.shop]\ntargets = ["eu1 $EU1_URL"]\nrequire_approval = true\n',
+    )
+    settings = load_settings(tmp_path, environ={})
+
+    fleet = fleet_from(settings, ENV, fleet_name="shop")
+
+    assert fleet is not None
+    assert (fleet.names, fleet.require_approval) == (("eu1",), True)
 
 
 def test_fleet_choices_that_cannot_work_are_refused(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from backout.cli import render, render_operations
+from backout.cli import render, render_fleet_status, render_operations
 from backout.cli.application import state
+from backout.cli.fleet import fleet_of, one_database_or_fleet
 from backout.cli.operation import (
     confirmer,
     echo_outcome,
@@ -22,6 +23,7 @@ from backout.cli.options import (
     ApprovedBy,
     Connection,
     DryRun,
+    Fleet,
     JsonFlag,
     Limits,
     Locks,
@@ -34,11 +36,14 @@ from backout.cli.options import (
     Yes,
     option_groups,
 )
+from backout.config import Settings
 from backout.errors import ExitCode
+from backout.fleets.targets import Fleet as FleetTargets
 from backout.operations import apply as apply_operation
 from backout.operations import rollback as planned_rollback
 from backout.operations import status as status_operation
 from backout.operations.dry_run import failed
+from backout.operations.fleet import status as fleet_status_operation
 
 
 @option_groups
@@ -46,10 +51,13 @@ def status(
     ctx: typer.Context,
     *,
     connection: Connection,
+    fleet_options: Fleet,
     check: Annotated[
         bool,
         typer.Option(
-            "--check", help="Exit 3 when anything is pending, modified, missing, damaged or dirty."
+            "--check",
+            help="Exit 3 when anything is pending, modified, missing, damaged or dirty "
+            "(on any target of a fleet).",
         ),
     ] = False,
     json_output: JsonFlag = False,
@@ -57,6 +65,10 @@ def status(
     """Each migration's state: applied, pending, modified, missing, damaged or rolled back.
     Read-only."""
     settings = state(ctx).settings
+    fleet = fleet_of(ctx, fleet_options)
+    if fleet is not None:
+        one_database_or_fleet(connection, fleet)
+        return _fleet_status(settings, fleet, check=check, json_output=json_output)
     states = status_operation.status(settings, target_of(ctx, connection))
     if json_output:
         typer.echo(render.to_json(render_operations.status_json(states, settings.relative)))
@@ -64,6 +76,20 @@ def status(
         typer.echo(render_operations.status_text(states, settings.relative))
     problems = {"pending", "modified", "missing", "damaged", "dirty"}
     return ExitCode.PROBLEMS if check and any(s.state in problems for s in states) else ExitCode.OK
+
+
+def _fleet_status(
+    settings: Settings, fleet: FleetTargets, *, check: bool, json_output: bool
+) -> int:
+    """``status`` across a fleet: one table, the drift in one line; see
+    :func:`backout.operations.fleet.status.exit_code` for the exit."""
+    result = fleet_status_operation.fleet_status(settings, fleet)
+    if json_output:
+        typer.echo(render.to_json(render_fleet_status.fleet_status_json(result, settings.relative)))
+    else:
+        text = render_fleet_status.fleet_status_text(result, settings.relative, check=check)
+        typer.echo(text)
+    return fleet_status_operation.exit_code(result, check=check)
 
 
 @option_groups

@@ -10,13 +10,31 @@ import typer
 
 from backout.cli import render
 from backout.cli.application import state
+from backout.cli.fleet import fleet_of, one_database_or_fleet
+from backout.cli.fleet_restore import Chosen, fleet_restore, items_json
 from backout.cli.operation import operator_of, target_of
-from backout.cli.options import Connection, DryRun, JsonFlag, LockWait, Yes, option_groups
+from backout.cli.options import (
+    Connection,
+    DryRun,
+    Fleet,
+    JsonFlag,
+    LockWait,
+    Yes,
+    option_groups,
+)
 from backout.database.connection import MAX_LOCK_WAIT, parse_limit
 from backout.errors import ExitCode, RefusedError
 from backout.operations import restore as core
 
 IncidentArg = Annotated[str, typer.Argument(help="The incident id (INC-YYYYMMDD-NN).")]
+TargetName = Annotated[
+    str | None,
+    typer.Option("--target", metavar="NAME", help="A fleet incident: restore this target."),
+]
+AllTargets = Annotated[
+    bool,
+    typer.Option("--all", help="A fleet incident: restore every backed-up target, one by one."),
+]
 
 
 @option_groups
@@ -25,6 +43,9 @@ def restore(
     incident: IncidentArg,
     *,
     connection: Connection,
+    fleet_options: Fleet,
+    target_name: TargetName = None,
+    all_targets: AllTargets = False,
     dry_run: DryRun = False,
     yes: Yes = False,
     lock_wait: LockWait = "30s",
@@ -32,8 +53,13 @@ def restore(
 ) -> int:
     """Put an incident's backed-up rows back in one transaction, parents before children."""
     st = state(ctx)
-    target = target_of(ctx, connection)
     wait = parse_limit(lock_wait, option="--lock-wait", maximum=MAX_LOCK_WAIT)
+    fleet = fleet_of(ctx, fleet_options)
+    if fleet is not None or target_name is not None or all_targets:
+        one_database_or_fleet(connection, fleet)
+        chosen = Chosen(fleet, target_name, all_targets)
+        return fleet_restore(st.settings, incident, chosen, wait, yes, dry_run, json_output)
+    target = target_of(ctx, connection)
     planned = core.dry_run(st.settings, target, incident)
     if dry_run:
         _echo(planned, dry_run=True, json_output=json_output, where=st.settings.relative)
@@ -96,17 +122,7 @@ def _echo(result: core.Restore, *, dry_run: bool, json_output: bool, where: Any)
         "incident": result.incident,
         "folder": where(result.folder),
         "dry_run": dry_run,
-        "items": [
-            {
-                "table": s.item.table,
-                "file": s.item.file,
-                "columns": list(s.item.columns),
-                "whole": not s.item.key,
-                "rows": s.item.rows,
-                "restored": s.restored,
-            }
-            for s in result.steps
-        ],
+        "items": items_json(result.steps),
         "audit_event": result.audit_event,
         "postmortem": where(result.postmortem) if result.postmortem else None,
     }

@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from backout.config import FleetConfig, Settings
 from backout.database.connection import Target, checked_url
 from backout.errors import UsageError
@@ -80,6 +83,13 @@ def _target(line: str, where: str, environ: Mapping[str, str]) -> Target:
             hint="a URL holds no space; percent-encode one in a password as %20",
         )
     name, written = (words[0], words[1]) if len(words) == 2 else (None, words[0])
+    if name is not None and ("=" in name or "://" in name):
+        raise UsageError(
+            f"{where}: the first of two words is the target's name, and this one is part of "
+            "a connection string or URL",
+            hint="write `name url`, the URL as postgresql://... or $VAR "
+            "(a key=value connection string holds spaces: put it in a variable as a URL)",
+        )
     url = checked_url(_url(written, where, environ), where)
     target = Target(url, label=name)
     label = name if name is not None else target.name.replace("/", "-")
@@ -109,6 +119,19 @@ def _url(written: str, where: str, environ: Mapping[str, str]) -> str:
             hint=f"export {variable}=postgresql://...",
         )
     return url
+
+
+def address(url: str) -> str:
+    """Where a target is, for people: ``host:port/dbname`` (``local`` for a Unix socket),
+    never a user name or password."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "(an unreadable URL)"
+    host = str(params.get("host") or "local")
+    host = "local" if host.startswith("/") else host
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"{host}{port}/{params.get('dbname') or ''}"
 
 
 def load_targets_file(path: Path, environ: Mapping[str, str]) -> tuple[Target, ...]:

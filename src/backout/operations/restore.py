@@ -26,7 +26,7 @@ from backout.database.connection import Target, connect, first_line
 from backout.database.history import AuditEvent, ensure_audit, write_audit
 from backout.database.lock import guard_transaction, migration_lock
 from backout.errors import BackoutError, ExitCode, RefusedError, UsageError
-from backout.operations.backup.manifest import ManifestItem, read_manifest
+from backout.operations.backup.manifest import MANIFEST, ManifestItem, read_manifest
 from backout.operations.backup.restore import parents_first
 from backout.postmortems.collection import find, load, rewrite
 from backout.postmortems.front_matter import to_front_matter
@@ -68,10 +68,14 @@ class Restore:
 def backup_folder(settings: Settings, incident: str) -> Path:
     """The incident's backup folder, or a usage error naming where it was looked for."""
     folder = settings.backups_folder / incident.strip().upper()
-    if not (folder / "manifest.json").is_file():
+    if not (folder / MANIFEST).is_file():
+        fleet = folder.is_dir() and any((f / MANIFEST).is_file() for f in folder.iterdir())
         raise UsageError(
             f"no finished backup for {incident} in {settings.relative(folder)}",
-            hint="give the incident id the emergency printed (INC-YYYYMMDD-NN); "
+            hint="it is a fleet incident, one backup per target: give the fleet "
+            "(--targets FILE or --fleet NAME) and --target NAME or --all"
+            if fleet
+            else "give the incident id the emergency printed (INC-YYYYMMDD-NN); "
             "a folder without manifest.json is an unfinished backup",
         )
     return folder
@@ -169,11 +173,15 @@ def restore(
     operator: str,
     lock_wait: float,
     now: Callable[[], datetime],
+    folder: Path | None = None,
 ) -> Restore:
     """Put the incident's backup back in one transaction under the migration lock, with its
-    audit row; then the timeline entry in the postmortem, when it is in this working tree."""
-    folder = backup_folder(settings, incident)
-    name = folder.name
+    audit row; then the timeline entry in the postmortem, when it is in this working tree.
+
+    ``folder``: the backup to put back, for a fleet incident's target (one folder per target,
+    :mod:`backout.operations.fleet.restore`); else the incident's own folder."""
+    folder = folder or backup_folder(settings, incident)
+    name = incident.strip().upper()
     with connect(target.url, autocommit=True) as conn, migration_lock(conn, wait=lock_wait):
         try:
             with conn.transaction():
@@ -188,17 +196,19 @@ def restore(
                 "its transaction was rolled back, nothing was restored",
                 hint="fix what the error names, then run the same command again",
             ) from None
-    postmortem = _note(settings, name, now(), steps)
+    postmortem = _note(settings, name, now(), steps, target.label)
     return Restore(name, folder, steps, audit, postmortem)
 
 
-def dry_run(settings: Settings, target: Target, incident: str) -> Restore:
+def dry_run(
+    settings: Settings, target: Target, incident: str, folder: Path | None = None
+) -> Restore:
     """What :func:`restore` would do, in order, with the same checks; nothing is changed."""
-    folder = backup_folder(settings, incident)
+    folder = folder or backup_folder(settings, incident)
     with connect(target.url, autocommit=True) as conn, conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         steps = prepare(conn, folder)
-    return Restore(folder.name, folder, steps)
+    return Restore(incident.strip().upper(), folder, steps)
 
 
 def _load(conn: psycopg.Connection[Any], folder: Path, step: Step) -> Step:
@@ -288,15 +298,19 @@ def _audit(
     return write_audit(conn, settings.audit_table, event)
 
 
-def _note(settings: Settings, incident: str, at: datetime, steps: Sequence[Step]) -> Path | None:
-    """The timeline entry, front matter only (the body stays as written); None when the
-    postmortem is not in this working tree (it may be on the incident's branch)."""
+def _note(
+    settings: Settings, incident: str, at: datetime, steps: Sequence[Step], target: str | None
+) -> Path | None:
+    """The timeline entry, front matter only (the body stays as written), naming the fleet's
+    ``target`` when there is one; None when the postmortem is not in this working tree (it may
+    be on the incident's branch)."""
     try:
         record = find(load(settings.postmortems), incident)
     except UsageError:
         return None
     done = ", ".join(f"{s.item.table} ({s.restored} rows)" for s in steps)
-    entry = to_front_matter(record.pm.with_entry(at, f"backup restored: {done}"))["timeline"]
+    on = f" on {target}" if target else ""
+    entry = to_front_matter(record.pm.with_entry(at, f"backup restored{on}: {done}"))["timeline"]
     try:
         rewrite(record, {**record.front, "timeline": entry})
     except OSError:  # the rows are back and audited: the entry is the one thing left to add
