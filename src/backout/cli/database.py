@@ -9,6 +9,7 @@ import typer
 
 from backout.cli import render, render_operations
 from backout.cli.application import state
+from backout.cli.fleet import fleet_of, one_database_or_fleet
 from backout.cli.operation import (
     confirmer,
     echo_outcome,
@@ -28,6 +29,7 @@ from backout.cli.options import (
     MigrationArg,
     Reason,
     RollbackFile,
+    Rollout,
     SkipRehearsal,
     To,
     UseCurrentRollback,
@@ -39,6 +41,7 @@ from backout.operations import apply as apply_operation
 from backout.operations import rollback as planned_rollback
 from backout.operations import status as status_operation
 from backout.operations.dry_run import failed
+from backout.operations.rollback import Asked
 
 
 @option_groups
@@ -156,10 +159,28 @@ def rollback(
     limits: Limits,
     skip_rehearsal: SkipRehearsal = None,
     accept_damage: AcceptDamage = False,
+    rollout: Rollout,
     json_output: JsonFlag = False,
 ) -> int:
-    """Roll back one applied migration with its documented SQL (a planned, non-incident one)."""
+    """Roll back one applied migration with its documented SQL (a planned, non-incident one);
+    with --targets or --fleet, on every database of a fleet, a canary first, then in waves."""
     st = state(ctx)
+    fleet = fleet_of(ctx, rollout)
+    if fleet is not None and not print_sql:
+        one_database_or_fleet(connection, fleet)
+        asked = Asked(rollback_file, use_current_rollback, dry_run, accept_damage, skip_rehearsal)
+        from backout.cli.fleet_rollout import rollback_across  # only for a fleet
+
+        return rollback_across(
+            ctx,
+            fleet,
+            migration,
+            asked,
+            who=(approved_by, reason),
+            options=run_options(limits),
+            yes=yes,
+            json_output=json_output,
+        )
     if print_sql:
         statements = planned_rollback.rollback_sql(st.settings, migration, rollback_file, st.cwd)
         if json_output:

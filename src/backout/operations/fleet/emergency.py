@@ -80,6 +80,12 @@ class FleetState:
     commits: Commits
     rollout: Rollout | None = None
 
+    @property
+    def finishing(self) -> bool:
+        """No target is known to have the migration applied: this re-run only finishes the
+        incident (and tries again the targets an earlier run could not reach)."""
+        return self.found.canary is None
+
 
 def fleet_emergency(
     settings: Settings,
@@ -108,14 +114,13 @@ def fleet_emergency(
     found = survey(
         settings, catalog, migration, fleet.targets, earlier=earlier, concurrency=fleet.concurrency
     )
-    todo = found.to_run()
-    if not todo and unfinished is None:
-        raise RefusedError(
-            f"{migration.name} is not applied on any target of fleet {fleet.name}",
-            hint="nothing was changed; `backout status` on a target shows what is applied",
-        )
-    state = FleetState(fleet, found, plan_waves(todo, fleet.waves), confirm, report, commits)
-    first = todo[0] if todo else fleet.targets[0]
+    if found.canary is None and unfinished is None:
+        found.refuse_none_applied(migration.name, fleet.name)
+    waves = plan_waves(found.to_run(), fleet.waves)
+    state = FleetState(fleet, found, waves, confirm, report, commits)
+    first = found.canary or found.reachable()
+    if first is None:  # a re-run of an incident whose targets left are all out of reach
+        found.refuse_none_applied(migration.name, fleet.name)
     ctx = Context(settings, first, operator, options or RunOptions(), report=report)
     stopped = None
     with ExitStack() as resources:
@@ -153,7 +158,7 @@ def fleet_steps(state: FleetState) -> tuple[Step, ...]:
         Step("check it is safe", lambda run: _check_safe(run, state)),
         Step("measure the blast radius", _unless_finishing(state, measure_the_blast_radius)),
         Step("rehearse on a scratch database", _unless_finishing(state, rehearse)),
-        Step("pre-flight", check_ahead),
+        Step("pre-flight", _unless_finishing(state, check_ahead)),
         Step("confirm", lambda run: _confirm(run, state)),
         Step("open the incident", open_the_incident),
         Step("roll out across the fleet", lambda run: _roll_out(run, state), failure="rollout"),
@@ -179,11 +184,11 @@ def _unless_finishing(
     state: FleetState, step: Callable[[Run], Produced]
 ) -> Callable[[Run], Produced]:
     """``step``, unless every target is done and this run only finishes the incident."""
-    return lambda run: step(run) if state.waves else Produced()
+    return lambda run: Produced() if state.finishing else step(run)
 
 
 def _check_safe(run: Run, state: FleetState) -> Produced:
-    if not state.waves:
+    if state.finishing:
         return Produced(plan=Plan("emergency", run.ctx.target, ((run.migration, run.statements),)))
     return Produced(plan=safety_plan(run))
 
@@ -191,7 +196,7 @@ def _check_safe(run: Run, state: FleetState) -> Produced:
 def _confirm(run: Run, state: FleetState) -> Produced:
     """The fleet's approval and one confirmation: the waves, the targets left alone, and the
     canary's blast radius (nothing to confirm when only the incident is left to finish)."""
-    if not state.waves:
+    if state.finishing:
         return Produced()
     check_fleet_approval(state.fleet, run.ctx.operator)
     plan = run.made.plan
@@ -240,7 +245,7 @@ def _roll_out(run: Run, state: FleetState) -> Produced:
     left = [t.name for w in state.waves for t in w if t.name not in state.commits.now]
     if left:
         shown = ", ".join(left[:10]) + (", ..." if len(left) > 10 else "")
-        run.left_undone.append(f"roll back on the {len(left)} targets left ({shown})")
+        run.left_undone.append(f"roll back on the targets left: {shown}")
     at, event = first
     due = review_due(at, run.ctx.settings.clock_policy)
     return Produced(rolled_back_at=at, review_due=due, audit_event=event)

@@ -35,7 +35,7 @@ from backout.operations.fleet.model import (
     FleetResult,
     left_out,
 )
-from backout.operations.fleet.survey import Earlier, Survey, survey
+from backout.operations.fleet.survey import Earlier, Presence, Survey, survey
 from backout.operations.operation import Context, Outcome
 from backout.operations.rollback import Asked, plan_rollback, rollback_entry
 
@@ -88,11 +88,11 @@ def fleet_rollback(
         earlier=_done_earlier(job),
         concurrency=fleet.concurrency,
     )
-    todo = found.to_run()
-    if not todo and not found.left_out():
-        raise RefusedError(f"{job.migration.name}: no target of fleet {fleet.name} to roll back")
-    waves = plan_waves(todo, fleet.waves)
-    if todo and not asked.dry_run:
+    done_earlier = any(f.presence is Presence.EARLIER for f in found.found)
+    if found.canary is None and (found.to_run() or not done_earlier):
+        found.refuse_none_applied(job.migration.name, fleet.name)
+    waves = plan_waves(found.to_run(), fleet.waves)
+    if waves and not asked.dry_run:
         check_fleet_approval(fleet, operator)
         _confirm(job, found, waves, confirm)
     engine: Engine[Target] = Engine(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 
@@ -20,7 +20,7 @@ from backout.config import Settings
 from backout.database.connection import Target, connect
 from backout.database.histories.binding import history_of
 from backout.database.history import last_rollbacks, table_exists
-from backout.errors import BackoutError
+from backout.errors import BackoutError, RefusedError
 from backout.migrations.catalog import Catalog
 from backout.migrations.file import MigrationFile
 from backout.operations.fleet.engine import one_line
@@ -63,6 +63,30 @@ class Survey:
             todo.remove(first)
             todo.insert(0, first)
         return tuple(f.target for f in todo)
+
+    @property
+    def canary(self) -> Target | None:
+        """The first target where the migration is known to be applied (None: there is none)."""
+        return next((f.target for f in self.found if f.presence is Presence.APPLIED), None)
+
+    def reachable(self) -> Target | None:
+        """The first target the survey could read."""
+        return next((f.target for f in self.found if f.presence is not Presence.UNKNOWN), None)
+
+    def refuse_none_applied(self, migration: str, fleet: str) -> NoReturn:
+        """With no target known to have ``migration`` applied: the first target that could
+        not be read (exit 1), or the refusal that it is applied nowhere (exit 4)."""
+        unknown = next((f for f in self.found if f.presence is Presence.UNKNOWN), None)
+        if unknown is not None:
+            raise BackoutError(
+                f"{unknown.target.name}: {unknown.said}",
+                hint=f"no target of fleet {fleet} is known to have {migration} applied; "
+                "nothing was changed",
+            )
+        raise RefusedError(
+            f"{migration} is not applied on any target of fleet {fleet}",
+            hint="nothing was changed; `backout status` on a target shows what is applied",
+        )
 
     def left_out(self) -> tuple[Found, ...]:
         """The targets the rollout leaves alone: not applied there, or done earlier."""
