@@ -220,23 +220,23 @@ def _confirm(run: Run, state: FleetState) -> Produced:
 def _roll_out(run: Run, state: FleetState) -> Produced:
     """Every target in its wave; the first commit (the canary's) sets the review deadline.
     Targets left to do stay pending, so the incident stays open for a re-run."""
-    writer = FleetIncident(run.incident)
-    _before_the_rollout(run, state, writer)
+    with FleetIncident(run.incident) as writer:
+        _before_the_rollout(run, state, writer)
 
-    def progress(line: str) -> None:
-        state.report(line)
-        writer.note(run.now(), line)
+        def progress(line: str) -> None:
+            state.report(line)
+            writer.note(run.now(), line)
 
-    engine: Engine[Target] = Engine(
-        work=lambda target: roll_back_target(run, writer, state.commits, target),
-        name_of=lambda target: target.name,
-        concurrency=state.fleet.concurrency,
-        progress=progress,
-        words=DONE_WORDS,
-    )
-    state.rollout = rollout = roll_out(engine, state.waves)
-    for name in rollout.named(Status.NOT_STARTED):
-        writer.update_line(name, outcome="not started", detail="")
+        engine: Engine[Target] = Engine(
+            work=lambda target: roll_back_target(run, writer, state.commits, target),
+            name_of=lambda target: target.name,
+            concurrency=state.fleet.concurrency,
+            progress=progress,
+            words=DONE_WORDS,
+        )
+        state.rollout = rollout = roll_out(engine, state.waves)
+        for name in rollout.named(Status.NOT_STARTED):
+            writer.update_line(name, outcome="not started", detail="")
     first = state.commits.first()
     if first is None:
         if rollout.failures:

@@ -15,15 +15,32 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from backout.operations.emergency.incident import Incident
+from backout.postmortems.file import write_postmortem
 from backout.postmortems.model import Postmortem, TargetLine
 
 
 class FleetIncident:
-    """The writer: the incident's postmortem, changed and saved under one lock."""
+    """The writer: the incident's postmortem, changed under one lock by any thread, and
+    written by one thread of its own at most every ``interval`` seconds (rewriting the whole
+    file at every entry of every target would cost more than the rollbacks), then once more
+    when the rollout ends. Use it as a context manager around the rollout."""
 
-    def __init__(self, incident: Incident) -> None:
+    def __init__(self, incident: Incident, interval: float = 0.5) -> None:
         self.incident = incident
+        self.interval = interval
         self._lock = threading.Lock()
+        self._dirty = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write_now_and_then, daemon=True)
+
+    def __enter__(self) -> FleetIncident:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.flush()
 
     @property
     def pm(self) -> Postmortem:
@@ -31,10 +48,22 @@ class FleetIncident:
             return self.incident.pm
 
     def change(self, how: Callable[[Postmortem], Postmortem]) -> None:
-        """``how`` applied to the postmortem, and the file written, under the lock."""
+        """``how`` applied to the postmortem under the lock; written with the next flush."""
         with self._lock:
             self.incident.pm = how(self.incident.pm)
-            self.incident.save()
+            self._dirty = True
+
+    def flush(self) -> None:
+        """The postmortem written, if it changed since it last was."""
+        with self._lock:
+            if not self._dirty:
+                return
+            pm, self._dirty = self.incident.pm, False
+        write_postmortem(self.incident.path, pm, self.incident.templates)
+
+    def _write_now_and_then(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
 
     def note(self, at: datetime, text: str) -> None:
         self.change(lambda pm: pm.with_entry(at, text))
