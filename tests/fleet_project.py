@@ -128,24 +128,25 @@ def fleet_project(root: Path, templates: FleetTemplates) -> Iterator[FleetProjec
             pg.drop_database(templates.server_url, database)
 
 
-# -- the fixtures a test module imports (``from tests.fleet_project import fleet, templates``) --
+# -- the fixtures, registered in tests/conftest.py ---------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def templates(
+def fleet_template_databases(
     tmp_path_factory: pytest.TempPathFactory, postgres_server: pg.Server
 ) -> Iterator[FleetTemplates]:
-    """The module's templates, made once."""
+    """The template databases, made once per test module."""
     with fleet_templates(tmp_path_factory.mktemp("templates"), postgres_server.url) as made:
         yield made
 
 
 @pytest.fixture
 def fleet(
-    tmp_path: Path, templates: FleetTemplates, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fleet_template_databases: FleetTemplates, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FleetProject]:
-    """A committed project, the working directory, with no target yet."""
-    with fleet_project(tmp_path / "project", templates) as project:
+    """A committed project, the working directory, with no target yet (its targets are
+    cloned from the module's template databases)."""
+    with fleet_project(tmp_path / "project", fleet_template_databases) as project:
         monkeypatch.chdir(project.root)
         for name in ("BACKOUT_CONFIG", "BACKOUT_MIGRATIONS", "BACKOUT_POSTMORTEMS"):
             monkeypatch.delenv(name, raising=False)

@@ -18,10 +18,7 @@ import pytest
 
 from backout.postmortems.front_matter import read_front_matter
 from tests.faults.activity import PATIENCE, backend, running
-from tests.fleet_project import (
-    PASSWORD,
-    FleetProject,
-)
+from tests.fleet_project import PASSWORD, FleetProject
 from tests.runner import run
 
 pytestmark = pytest.mark.db
