@@ -13,7 +13,7 @@ import typer
 
 from backout.cli import render, render_emergency
 from backout.cli.application import state
-from backout.cli.fleet import fleet_of, one_database_or_fleet
+from backout.cli.fleet import fleet_of
 from backout.cli.operation import (
     confirmable,
     confirmer,
@@ -129,22 +129,15 @@ def emergency(
     rollout: Rollout,
     json_output: JsonFlag = False,
 ) -> int:
-    """Roll back a migration that broke production, open its incident, start the fix-forward;
-    with --targets or --fleet, on every database of a fleet in waves, with one incident."""
+    """Roll back a migration that broke production, open its incident, start the fix-forward."""
     st = state(ctx)
     fleet = fleet_of(ctx, rollout)
     if fleet is not None:
-        one_database_or_fleet(connection, fleet)
         from backout.cli.fleet_rollout import emergency_across  # only for a fleet
 
+        asked = request(migration, incident, steps)
         return emergency_across(
-            ctx,
-            fleet,
-            request(migration, incident, steps),
-            approved_by=approved_by,
-            options=run_options(limits),
-            yes=yes,
-            json_output=json_output,
+            ctx, fleet, asked, connection, approved_by, limits, yes, json_output
         )
     target = target_of(ctx, connection)
     if not steps.dry_run:  # before the rehearsal and the blast radius, which take seconds

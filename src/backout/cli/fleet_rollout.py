@@ -9,9 +9,11 @@ import typer
 
 from backout.cli import render, render_fleet
 from backout.cli.application import state
-from backout.cli.operation import confirmable, operator_of, progress
-from backout.database.runner import RunOptions
+from backout.cli.fleet import one_database_or_fleet
+from backout.cli.operation import confirmable, operator_of, progress, run_options
+from backout.cli.options import Connection, Limits
 from backout.fleets.targets import Fleet
+from backout.operations.approval import Operator
 from backout.operations.emergency import Request
 from backout.operations.fleet.emergency import fleet_emergency
 from backout.operations.fleet.model import FleetConfirm, FleetPlan
@@ -38,23 +40,24 @@ def rollback_across(
     fleet: Fleet,
     migration: str,
     asked: Asked,
-    *,
-    who: tuple[str | None, str | None],
-    options: RunOptions,
+    connection: Connection,
+    operator: Operator,
+    limits: Limits,
     yes: bool,
     json_output: bool,
 ) -> int:
     """``backout rollback MIGRATION --targets/--fleet``."""
     st = state(ctx)
+    one_database_or_fleet(connection, fleet)
     if not asked.dry_run:
         confirmable(yes, f"the rollback of {migration}", f"fleet {fleet.name}")
     result = fleet_rollback(
         st.settings,
         fleet,
-        operator_of(*who),
+        operator,
         migration,
         asked,
-        options=options,
+        options=run_options(limits),
         confirm=fleet_confirmer(yes),
         report=progress,
         cwd=st.cwd,
@@ -70,14 +73,15 @@ def emergency_across(
     ctx: typer.Context,
     fleet: Fleet,
     request: Request,
-    *,
+    connection: Connection,
     approved_by: str | None,
-    options: RunOptions,
+    limits: Limits,
     yes: bool,
     json_output: bool,
 ) -> int:
     """``backout emergency MIGRATION --targets/--fleet``: one incident for the fleet."""
     st = state(ctx)
+    one_database_or_fleet(connection, fleet)
     if not request.dry_run:
         confirmable(yes, f"the emergency rollback of {request.reference}", f"fleet {fleet.name}")
     result = fleet_emergency(
@@ -85,7 +89,7 @@ def emergency_across(
         fleet,
         operator_of(approved_by, request.reason),
         request,
-        options=options,
+        options=run_options(limits),
         confirm=fleet_confirmer(yes),
         report=progress,
         cwd=st.cwd,

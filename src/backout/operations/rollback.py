@@ -62,11 +62,37 @@ def rollback(
 
     Refused (exit 4) before anything runs when it would fail on a dependency, or remove what
     other applied migrations created, unless ``accept_damage`` (recorded in the audit row)."""
+    asked = Asked(rollback_file, use_current_rollback, dry_run, accept_damage, skip_rehearsal)
+    return rollback_as_asked(
+        settings,
+        target,
+        operator,
+        reference,
+        asked,
+        options=options,
+        confirm=confirm,
+        report=report,
+        cwd=cwd,
+    )
+
+
+def rollback_as_asked(
+    settings: Settings,
+    target: Target,
+    operator: Operator,
+    reference: str,
+    asked: Asked,
+    *,
+    options: RunOptions | None = None,
+    confirm: Confirm = lambda _: True,
+    report: Reporter = lambda _: None,
+    cwd: Path | None = None,
+) -> Outcome:
+    """:func:`rollback`, its options given as one :class:`Asked`."""
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(reference, cwd or settings.root)
     catalog.refuse_duplicates([entry.folder])
-    asked = Asked(rollback_file, use_current_rollback, dry_run, accept_damage, skip_rehearsal)
     return rollback_entry(ctx, catalog, entry, asked)
 
 
