@@ -19,6 +19,12 @@ from backout.operations.fleet.model import (
 from backout.postmortems.deadlines import in_words
 
 _SHOWN_PER_WAVE = 8
+DETAIL_KEYS = (
+    *("audit_event", "rolled_back_at", "backup", "schema_check", "smoke_checks", "warnings"),
+    *("dry_run", "blast_radius", "backup_items"),
+)
+"""What ``--json`` says of every target (null where it does not apply: a dry run has no audit
+event, a target that failed before it started has none of them)."""
 
 
 _KEYS = {
@@ -91,6 +97,7 @@ def targets_text(result: FleetResult) -> list[str]:
 
 def fleet_json(result: FleetResult) -> dict[str, Any]:
     """``--json`` of a fleet run: stable keys, see the README."""
+    urls = {t.name: t.display for t in result.fleet.targets}
     return {
         "fleet": result.fleet.name,
         "migration": result.migration,
@@ -106,19 +113,20 @@ def fleet_json(result: FleetResult) -> dict[str, Any]:
             }
             for w in result.rollout.waves
         ],
-        "targets": [_target_json(o) for o in result.outcomes],
+        "targets": [_target_json(o, urls.get(o.name)) for o in result.outcomes],
         **{outcome_key(s): list(result.named(s)) for s in Status},
     }
 
 
-def _target_json(outcome: TargetOutcome) -> dict[str, Any]:
+def _target_json(outcome: TargetOutcome, url: str | None) -> dict[str, Any]:
     return {
         "name": outcome.name,
+        "url": url,
         "outcome": outcome_key(outcome.status),
         "reason": outcome.reason or None,
         "exit_code": int(outcome.exit_code),
         "seconds": round(outcome.seconds, 3) if outcome.seconds is not None else None,
-        **outcome.details,
+        **{key: outcome.details.get(key) for key in DETAIL_KEYS},
     }
 
 

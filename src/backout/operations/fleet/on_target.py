@@ -152,7 +152,6 @@ def _rolled_back(
 def _details(run: Run, where: str | Path | None) -> dict[str, Any]:
     made = run.made
     return {
-        "url": run.ctx.target.display,
         "audit_event": made.audit_event,
         "rolled_back_at": made.rolled_back_at.isoformat() if made.rolled_back_at else None,
         "backup": str(where) if where else None,
@@ -173,7 +172,6 @@ def dry_run_target(fleet_run: Run, target: Target) -> TargetOutcome:
     made = run.made
     lines = list(made.dry_run_lines or ())
     details = {
-        "url": target.display,
         "dry_run": lines,
         "blast_radius": made.blast.to_json() if made.blast is not None else None,
         "backup_items": len(made.backup_plan.items) if made.backup_plan else None,

@@ -156,7 +156,7 @@ def _on_target(job: FleetRollback, target: Target) -> TargetOutcome:
     """What one target's rollback (or dry run) did; a refusal or failure raises."""
     asked = replace(job.asked, details=job.details(target))
     outcome = rollback_entry(job.context(target), job.catalog, job.entry, asked)
-    details = _details(outcome, target, dry_run=asked.dry_run)
+    details = _details(outcome, dry_run=asked.dry_run)
     if asked.dry_run:
         lines = list(outcome.done)
         if failed(lines):
@@ -172,10 +172,9 @@ def _on_target(job: FleetRollback, target: Target) -> TargetOutcome:
     return TargetOutcome(target.name, Status.DONE, said, details=details)
 
 
-def _details(outcome: Outcome, target: Target, *, dry_run: bool) -> dict[str, Any]:
+def _details(outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
     plan = outcome.plan
     return {
-        "url": target.display,
         "schema_check": outcome.schema_check,
         "dry_run": list(outcome.done) if dry_run else None,
         "smoke_checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in outcome.smoke],
