@@ -168,3 +168,43 @@ def _one_incident(fleet: FleetProject, result: dict[str, Any]) -> None:
     assert "| t03 | rolled back |" in text
     assert "\n- 20" in text  # the timeline, in the body too
     assert "t03: started" in text
+
+
+def test_a_failing_canary_rolls_back_nothing_and_the_rerun_continues_the_same_incident(
+    fleet: FleetProject,
+) -> None:
+    fleet.add(3)
+    targets = str(fleet.targets_file())
+    command = ["emergency", "006", "--targets", targets, "--yes", *REASON]
+    command += ["--skip-rehearsal", "rehearsed by the test above"]
+
+    with psycopg.connect(fleet.urls["t01"], autocommit=True) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE jobs IN ACCESS SHARE MODE")
+        first = run(*command, "--lock-timeout", "200ms", "--lock-retries", "0")
+        holder.execute("ROLLBACK")
+
+    assert first.exit_code == 5, first.stderr
+    assert (
+        "Nothing was rolled back: t01: 006_add_jobs_priority: could not get its table locks"
+        in first.stdout
+    )
+    assert "  t02  not started" in first.stdout.splitlines()
+    assert [one(fleet, n, PRIORITY) for n in fleet.names] == [1, 1, 1]
+    _, front = postmortem(fleet)
+    assert front["rolled_back_at"] is None
+    assert [t["outcome"] for t in front["targets"]] == ["failed", "not started", "not started"]
+    assert any(e["text"].startswith("rollout FAILED: t01: ") for e in front["timeline"])
+    assert not list((fleet.root / "migrations").glob("007_*"))
+
+    again = run(*command)
+
+    assert again.exit_code == 0, again.stderr
+    _, front = postmortem(fleet)  # the same incident, continued (postmortem() finds one file)
+    assert [t["outcome"] for t in front["targets"]] == ["rolled back"] * 3
+    assert any(e["text"].startswith("re-run by ") for e in front["timeline"])
+    assert [one(fleet, n, PRIORITY) for n in fleet.names] == [0, 0, 0]
+    assert (
+        front["rolled_back_at"].replace("Z", "+00:00")
+        == audit(fleet, "t01")[-1][4]["rolled_back_at"]
+    )

@@ -57,7 +57,7 @@ def test_each_target_is_rolled_back_with_the_fleet_and_its_name_in_its_audit_row
 
     assert again.exit_code == 0, again.stderr
     assert again.stdout.splitlines()[0] == (
-        "Rolled back 006_add_jobs_priority on fleet targets: 4 rolled back earlier, 1 skipped."
+        "Rollback of 006_add_jobs_priority on fleet targets: 4 rolled back earlier, 1 skipped."
     )
     assert "  t05  skipped             not applied" in again.stdout
 
@@ -75,7 +75,7 @@ def test_an_unreachable_target_fails_named_by_its_redacted_url_and_the_rest_neve
     assert result.exit_code == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == (
-        "Rolled back 006_add_jobs_priority on fleet targets: 1 rolled back, 1 failed, "
+        "Rollback of 006_add_jobs_priority on fleet targets: 1 rolled back, 1 failed, "
         "1 not started."
     )
     (failed,) = [line for line in lines if line.startswith("  tX")]

@@ -79,8 +79,8 @@ def targets_text(result: FleetResult) -> list[str]:
     outcomes = result.outcomes
     counts = {s: sum(1 for o in outcomes if o.status is s) for s in Status}
     summary = ", ".join(f"{n} {_word(s, result.dry_run)}" for s, n in counts.items() if n)
-    verb = "Dry run of" if result.dry_run else "Rolled back"
-    out = [f"{verb} {result.migration} on fleet {result.fleet.name}: {summary}."]
+    what = "Dry run of the rollback" if result.dry_run else "Rollback"
+    out = [f"{what} of {result.migration} on fleet {result.fleet.name}: {summary}."]
     width = max((len(o.name) for o in outcomes), default=0)
     for o in outcomes:
         word = _word(o.status, result.dry_run)

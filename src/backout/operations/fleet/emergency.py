@@ -311,7 +311,7 @@ def result_of(run: Run, state: FleetState, stopped: str | None) -> FleetEmergenc
     )
     made, incident = run.made, run.made.incident
     backups = None
-    if incident is not None and not run.request.no_backup:
+    if made.rolled_back_at is not None and not run.request.no_backup:
         backups = run.backup_folder
     return FleetEmergencyResult(
         result,
