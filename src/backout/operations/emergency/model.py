@@ -127,6 +127,9 @@ class Run:
     fleet's target has its own subfolder in it)."""
     audit_details: Mapping[str, Any] = field(default_factory=dict)
     """More for the rollback's audit row (a fleet's name and the target's)."""
+    databases: int = 1
+    """How many databases this run backs up (a fleet's targets, measured on its canary): the
+    pre-flight checks there is room for that many backups."""
 
     @property
     def committed(self) -> bool:

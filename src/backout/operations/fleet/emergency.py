@@ -128,7 +128,7 @@ def fleet_emergency(
             connect(first.url, autocommit=True, lock_timeout=ctx.options.lock_timeout)
         )
         run = Run(ctx, request, catalog, entry, migration, statements, conn, resources, now)
-        run.fleet = fleet.name
+        run.fleet, run.databases = fleet.name, max(1, sum(len(w) for w in waves))
         try:
             run_steps(run, dry_run_steps(state) if request.dry_run else fleet_steps(state))
         except RolloutStopped as exc:
