@@ -144,3 +144,24 @@ def test_a_fleet_and_one_database_at_once_are_refused(fleet: FleetProject) -> No
 
     assert result.exit_code == 2
     assert "a fleet was given together with --database-url or --env" in result.stderr
+
+
+def test_an_approved_fleet_rollback_is_rehearsed_and_each_target_audits_the_approval(
+    fleet: FleetProject,
+) -> None:
+    fleet.add(2)
+    fleet.targets_file(name="tenants.txt")
+    with (fleet.root / "backout.toml").open("a") as config:
+        config.write('[fleets.tenants]\ntargets = "tenants.txt"\nrequire_approval = true\n')
+    approval = "SELECT approver, details->>'rehearsal' FROM backout_audit_event"
+    approval += " WHERE action = 'approval'"
+
+    result = run(
+        "rollback", "006", "--fleet", "tenants", "--yes", "--approved-by", "Grace",
+        "--reason", "priority breaks the claim query",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    for name in fleet.names:
+        assert fleet.rows(name, approval) == [("Grace", "passed")]
+        assert fleet.rows(name, AUDIT)[-1] == ("rollback", "success", name, "tenants", name)

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from backout.config import Environment, Settings
-from backout.database.connection import Target
+from backout.database.connection import Target, connect
 from backout.database.history import fleet_rollback as fleet_rollback_event
 from backout.database.runner import Reporter, RunOptions
 from backout.errors import ExitCode, RefusedError
@@ -37,6 +37,7 @@ from backout.operations.fleet.model import (
 )
 from backout.operations.fleet.survey import Earlier, Presence, Survey, survey
 from backout.operations.operation import Context, Outcome
+from backout.operations.rehearsal import gate
 from backout.operations.rollback import Asked, plan_rollback, rollback_entry
 
 
@@ -94,6 +95,7 @@ def fleet_rollback(
     waves = plan_waves(found.to_run(), fleet.waves)
     if waves and not asked.dry_run:
         check_fleet_approval(fleet, operator)
+        job = _rehearsed(job, waves[0][0])
         _confirm(job, found, waves, confirm)
     engine: Engine[Target] = Engine(
         work=lambda target: _on_target(job, target),
@@ -126,6 +128,20 @@ def check_fleet_approval(fleet: Fleet, operator: Operator) -> None:
     if fleet.require_approval:
         environment = Environment(fleet.name, "", require_approval=True)
         check_approval(Target("", environment), operator)
+
+
+def _rehearsed(job: FleetRollback, canary: Target) -> FleetRollback:
+    """A fleet that requires approval has the rollback rehearsed once, on a scratch database
+    holding what the canary has, as one database whose environment requires approval does
+    (``--skip-rehearsal REASON`` skips it); the result goes in every target's approval row."""
+    if not job.fleet.require_approval:
+        return job
+    environment = Environment(job.fleet.name, "", require_approval=True)
+    target = Target(canary.url, environment, label=canary.name)
+    change = ("rollback", [job.migration])
+    with connect(canary.url, autocommit=True, lock_timeout=job.options.lock_timeout) as conn:
+        operator = gate(job.settings, conn, target, job.operator, change, job.asked.skip_rehearsal)
+    return replace(job, operator=operator)
 
 
 def _confirm(
