@@ -16,6 +16,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from backout.config import Settings
 from backout.database.connection import Target, connect
@@ -139,8 +142,8 @@ def fleet_emergency(
 def _earlier(settings: Settings, incident: str, commits: Commits) -> Earlier:
     """A target an earlier run of the incident rolled back: its audit row says so."""
 
-    def earlier(target: Target, conn: object) -> str | None:
-        found = incident_rollback(conn, settings.audit_table, incident)  # type: ignore[arg-type]
+    def earlier(target: Target, conn: psycopg.Connection[Any]) -> str | None:
+        found = incident_rollback(conn, settings.audit_table, incident)
         if found is None:
             return None
         event, details = found
