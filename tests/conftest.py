@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import pg
+from tests.fleet_project import fleet, fleet_template_databases  # noqa: F401  (shared fixtures)
 from tests.sample_project import conn, project, settings, target  # noqa: F401  (shared fixtures)
 
 _SESSION = pytest.StashKey[pg.ServerSession]()

@@ -15,7 +15,7 @@ from backout.postmortems.front_matter import (
     split_front_matter,
     to_front_matter,
 )
-from backout.postmortems.model import ActionItem, Postmortem
+from backout.postmortems.model import ActionItem, Postmortem, TargetLine
 from tests.postmortems.samples import as_read_back, full_postmortem
 
 OPENING = {"status": "draft", "at": "2026-11-24T12:00:00Z", "by": "Bo"}
@@ -110,3 +110,37 @@ def test_values_a_person_broke_read_as_defaults_and_unknown_keys_are_kept() -> N
     assert (pm.status, pm.title, pm.operator, pm.backup) == ("draft", "", "", None)
     assert pm.action_items == (ActionItem("Fix", "", date(2026, 12, 1)),)
     assert pm.extra == {"team": "payments"}
+
+
+def test_a_fleet_incident_s_targets_are_written_and_read_back_in_order() -> None:
+    lines = (
+        TargetLine("t01", "rolled back", "schema check: ok", 7, ".backout/backups/INC/t01", 0.4),
+        TargetLine("t02", "failed", "could not get its table locks"),
+        TargetLine("t03", "skipped", "not applied"),
+    )
+    pm = replace(full_postmortem(), targets=lines)
+
+    back, problems = written_then_read(pm)
+
+    assert problems == ()
+    assert back.targets == lines
+    assert to_front_matter(pm)["targets"][1] == {
+        "name": "t02",
+        "outcome": "failed",
+        "detail": "could not get its table locks",
+    }
+    assert "targets" not in to_front_matter(full_postmortem())  # one database: no such key
+
+
+def test_a_target_s_line_is_replaced_in_its_place() -> None:
+    pm = replace(
+        full_postmortem(), targets=(TargetLine("t01", "pending"), TargetLine("t02", "pending"))
+    )
+
+    pm = pm.with_target(TargetLine("t01", "rolled back")).with_target(TargetLine("t09", "failed"))
+
+    assert [(t.name, t.outcome) for t in pm.targets] == [
+        ("t01", "rolled back"),
+        ("t02", "pending"),
+        ("t09", "failed"),
+    ]

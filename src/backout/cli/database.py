@@ -3,12 +3,13 @@ core function and renders."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from backout.cli import render, render_fleet_status, render_operations
-from backout.cli.application import state
+from backout.cli.application import State, state
 from backout.cli.fleet import fleet_of, one_database_or_fleet
 from backout.cli.operation import (
     confirmer,
@@ -30,6 +31,7 @@ from backout.cli.options import (
     MigrationArg,
     Reason,
     RollbackFile,
+    Rollout,
     SkipRehearsal,
     To,
     UseCurrentRollback,
@@ -182,32 +184,44 @@ def rollback(
     limits: Limits,
     skip_rehearsal: SkipRehearsal = None,
     accept_damage: AcceptDamage = False,
+    rollout: Rollout,
     json_output: JsonFlag = False,
 ) -> int:
     """Roll back one applied migration with its documented SQL (a planned, non-incident one)."""
     st = state(ctx)
     if print_sql:
-        statements = planned_rollback.rollback_sql(st.settings, migration, rollback_file, st.cwd)
-        if json_output:
-            shown = [render.statement_json(s) for s in statements]
-            typer.echo(render.to_json({"migration": migration, "statements": shown}))
-        else:
-            typer.echo(render.statements_sql(statements), nl=False)
-        return ExitCode.OK
-    outcome = planned_rollback.rollback(
+        return _print_sql(st, migration, rollback_file, json_output=json_output)
+    asked = planned_rollback.Asked(
+        rollback_file, use_current_rollback, dry_run, accept_damage, skip_rehearsal
+    )
+    if (fleet := fleet_of(ctx, rollout)) is not None:
+        from backout.cli.fleet_rollout import rollback_across  # only for a fleet
+
+        who = operator_of(approved_by, reason)
+        return rollback_across(
+            ctx, fleet, migration, asked, connection, who, limits, yes, json_output
+        )
+    outcome = planned_rollback.rollback_as_asked(
         st.settings,
         target_of(ctx, connection),
         operator_of(approved_by, reason),
         migration,
-        rollback_file=rollback_file,
-        use_current_rollback=use_current_rollback,
-        dry_run=dry_run,
+        asked,
         options=run_options(limits),
         confirm=confirmer(yes),
         report=progress,
         cwd=st.cwd,
-        skip_rehearsal=skip_rehearsal,
-        accept_damage=accept_damage,
     )
     code = echo_outcome(outcome, dry_run=dry_run, json_output=json_output)
     return ExitCode.FAILED if dry_run and failed(outcome.done) else code
+
+
+def _print_sql(st: State, migration: str, rollback_file: Path | None, *, json_output: bool) -> int:
+    """``rollback --print-sql``: the statements it would run, read from no database."""
+    statements = planned_rollback.rollback_sql(st.settings, migration, rollback_file, st.cwd)
+    if json_output:
+        shown = [render.statement_json(s) for s in statements]
+        typer.echo(render.to_json({"migration": migration, "statements": shown}))
+    else:
+        typer.echo(render.statements_sql(statements), nl=False)
+    return ExitCode.OK

@@ -13,6 +13,7 @@ import typer
 
 from backout.cli import render, render_emergency
 from backout.cli.application import state
+from backout.cli.fleet import fleet_of
 from backout.cli.operation import (
     confirmable,
     confirmer,
@@ -29,6 +30,7 @@ from backout.cli.options import (
     Limits,
     MigrationArg,
     RollbackFile,
+    Rollout,
     UseCurrentRollback,
     Yes,
     option_groups,
@@ -124,10 +126,19 @@ def emergency(
     yes: Yes = False,
     approved_by: ApprovedBy = None,
     limits: Limits,
+    rollout: Rollout,
     json_output: JsonFlag = False,
 ) -> int:
     """Roll back a migration that broke production, open its incident, start the fix-forward."""
     st = state(ctx)
+    fleet = fleet_of(ctx, rollout)
+    if fleet is not None:
+        from backout.cli.fleet_rollout import emergency_across  # only for a fleet
+
+        asked = request(migration, incident, steps)
+        return emergency_across(
+            ctx, fleet, asked, connection, approved_by, limits, yes, json_output
+        )
     target = target_of(ctx, connection)
     if not steps.dry_run:  # before the rehearsal and the blast radius, which take seconds
         confirmable(yes, f"the emergency rollback of {migration}", target.name)

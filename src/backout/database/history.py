@@ -395,3 +395,25 @@ def incident_rollback(
         (incident,),
     ).fetchone()
     return (int(row[0]), dict(row[1] or {})) if row else None
+
+
+def fleet_rollback(
+    conn: psycopg.Connection[Any], audit_table: str, migration: str, fleet: str
+) -> tuple[int, datetime] | None:
+    """The id and time of the last successful change of ``migration`` when it is a rollback
+    of fleet ``fleet`` (its audit details name the fleet): a re-run of that fleet's rollback
+    finds the targets it already did."""
+    if not table_exists(conn, audit_table):
+        return None
+    row = conn.execute(
+        sql.SQL(
+            "SELECT id, occurred_at, action, details->>'fleet' FROM {}"
+            " WHERE migration = %s AND outcome = 'success'"
+            " AND action IN ('apply', 'baseline', 'rollback', 'emergency')"
+            " ORDER BY id DESC LIMIT 1"
+        ).format(_ident(audit_table)),
+        (migration,),
+    ).fetchone()
+    if row is None or row[2] != "rollback" or row[3] != fleet:
+        return None
+    return int(row[0]), row[1]

@@ -8,14 +8,15 @@ The functions that find the rollback SQL and refuse a changed section are the em
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from backout.config import Settings
-from backout.database.connection import Target
+from backout.database.connection import Target, connect
 from backout.database.histories import Recorded
 from backout.database.histories.binding import applied_in, entry_of, history_of
 from backout.database.history import Applied
@@ -61,21 +62,78 @@ def rollback(
 
     Refused (exit 4) before anything runs when it would fail on a dependency, or remove what
     other applied migrations created, unless ``accept_damage`` (recorded in the audit row)."""
+    asked = Asked(rollback_file, use_current_rollback, dry_run, accept_damage, skip_rehearsal)
+    return rollback_as_asked(
+        settings,
+        target,
+        operator,
+        reference,
+        asked,
+        options=options,
+        confirm=confirm,
+        report=report,
+        cwd=cwd,
+    )
+
+
+def rollback_as_asked(
+    settings: Settings,
+    target: Target,
+    operator: Operator,
+    reference: str,
+    asked: Asked,
+    *,
+    options: RunOptions | None = None,
+    confirm: Confirm = lambda _: True,
+    report: Reporter = lambda _: None,
+    cwd: Path | None = None,
+) -> Outcome:
+    """:func:`rollback`, its options given as one :class:`Asked`."""
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(reference, cwd or settings.root)
     catalog.refuse_duplicates([entry.folder])
-    operation = _Rollback(
-        settings,
+    return rollback_entry(ctx, catalog, entry, asked)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """How a planned rollback was asked for: the options of ``backout rollback``."""
+
+    rollback_file: Path | None = None
+    use_current_rollback: bool = False
+    dry_run: bool = False
+    accept_damage: bool = False
+    skip_rehearsal: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """More for the audit row's details (a fleet's name and the target's)."""
+
+
+def rollback_entry(ctx: Context, catalog: Catalog, entry: Entry, asked: Asked) -> Outcome:
+    """Roll back the migration ``entry`` of ``catalog`` on ``ctx.target``, as asked."""
+    operation = _operation(ctx, catalog, entry, asked)
+    return perform(ctx, operation, dry_run=asked.dry_run, skip_rehearsal=asked.skip_rehearsal)
+
+
+def plan_rollback(ctx: Context, catalog: Catalog, entry: Entry, asked: Asked) -> Plan:
+    """What :func:`rollback_entry` would confirm on ``ctx.target`` (its refusals included),
+    read from the database; nothing is changed."""
+    with connect(ctx.target.url, autocommit=True, lock_timeout=ctx.options.lock_timeout) as conn:
+        return _operation(ctx, catalog, entry, asked).plan(conn)
+
+
+def _operation(ctx: Context, catalog: Catalog, entry: Entry, asked: Asked) -> _Rollback:
+    return _Rollback(
+        ctx.settings,
         catalog,
-        target,
+        ctx.target,
         entry,
-        rollback_file,
-        use_current_rollback,
-        check_damage=not dry_run,
-        accept_damage=accept_damage,
+        asked.rollback_file,
+        asked.use_current_rollback,
+        check_damage=not asked.dry_run,
+        accept_damage=asked.accept_damage,
+        details=asked.details,
     )
-    return perform(ctx, operation, dry_run=dry_run, skip_rehearsal=skip_rehearsal)
 
 
 @dataclass(frozen=True)
@@ -88,6 +146,7 @@ class _Rollback:
     use_current_rollback: bool
     check_damage: bool = True
     accept_damage: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
     action = "rollback"
     decision = "Rolled back"
     rehearsed = True
@@ -126,8 +185,9 @@ class _Rollback:
         before, later = recorded_schema(runner.conn, ctx.settings, self.catalog, migration)
         history = history_of(runner.conn, ctx.settings, self.catalog, migration.folder)
         step = rollback_step(ctx, history, self.catalog, migration, statements, "rollback")
-        if plan.accepted_damage:
-            details = {**step.audit.details, "accepted_damage": dict(plan.accepted_damage)}
+        damage = {"accepted_damage": dict(plan.accepted_damage)} if plan.accepted_damage else {}
+        if damage or self.details:
+            details = {**step.audit.details, **damage, **self.details}
             step = replace(step, audit=replace(step.audit, details=details))
         runner.run(step)
         check = restoration(runner.conn, ctx.settings, migration, before, later)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from backout.postmortems.deadlines import ClockPolicy
-from backout.postmortems.model import STATES, ActionItem, Entry, Postmortem
+from backout.postmortems.model import STATES, ActionItem, Entry, Postmortem, TargetLine
 
 Problem = tuple[str, str]
 """``(key, message)``: a value of the front matter that could not be read, and why."""
@@ -140,6 +140,8 @@ def to_front_matter(pm: Postmortem) -> dict[str, Any]:
         "history": [dict(h) for h in pm.history]
         or [{"status": "draft", "at": _iso(pm.started_at), "by": pm.operator}],
         "timeline": [{"at": _iso(e.at), "text": e.text} for e in pm.timeline],
+        # A fleet's incident only: every target and its outcome.
+        **({"targets": [_target_front(t) for t in pm.targets]} if pm.targets else {}),
         **pm.extra,
     }
 
@@ -148,9 +150,40 @@ KNOWN_KEYS = (
     *("id", "title", "status", "severity", "environment", "migration", "owner", "reason"),
     *("started_at", "rolled_back_at", "review_due", "review_window_hours", "clock", "time_zone"),
     *("approved_by", "fix_forward", "backup", "backup_waiver", "audit_event", "rehearsal"),
-    *("schema_check", "steps_pending", "action_items", "history", "timeline"),
+    *("schema_check", "steps_pending", "action_items", "history", "timeline", "targets"),
 )
 """The keys :func:`to_front_matter` writes from the model's fields; any other is ``extra``."""
+
+
+def _target_front(line: TargetLine) -> dict[str, Any]:
+    found = {"audit_event": line.audit_event, "backup": line.backup, "seconds": line.seconds}
+    return {
+        "name": line.name,
+        "outcome": line.outcome,
+        **({"detail": line.detail} if line.detail else {}),
+        **{k: v for k, v in found.items() if v is not None},
+    }
+
+
+def targets_from(front: Mapping[str, Any]) -> tuple[TargetLine, ...]:
+    """A fleet incident's targets; an entry without a name is left out."""
+    raw = front.get("targets")
+    return tuple(
+        TargetLine(
+            name=str(item["name"]),
+            outcome=_text(item.get("outcome")),
+            detail=_text(item.get("detail")),
+            audit_event=_integer(item.get("audit_event")),
+            backup=_optional(item.get("backup")),
+            seconds=_seconds(item.get("seconds")),
+        )
+        for item in (raw if isinstance(raw, list) else ())
+        if isinstance(item, Mapping) and item.get("name")
+    )
+
+
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _item_front(item: ActionItem) -> dict[str, Any]:
@@ -197,6 +230,7 @@ def from_front_matter(front: Mapping[str, Any]) -> tuple[Postmortem, tuple[Probl
         schema_check=_optional(front.get("schema_check")),
         steps_pending=_texts(front.get("steps_pending")),
         timeline=timeline_from(front),
+        targets=targets_from(front),
         action_items=_action_items(front, problems),
         history=history,
         extra={k: v for k, v in front.items() if k not in KNOWN_KEYS},

@@ -51,6 +51,22 @@ class ActionItem:
 
 
 @dataclass(frozen=True)
+class TargetLine:
+    """One database of a fleet incident, and what the rollback did there."""
+
+    name: str
+    outcome: str
+    """``rolled back``, ``rolled back earlier``, ``skipped``, ``failed``, ``not started``,
+    ``pending`` (not reached yet)."""
+    detail: str = ""
+    """Why it was skipped or failed; the schema check of one rolled back."""
+    audit_event: int | None = None
+    backup: str | None = None
+    """Its backup folder (one subfolder of the incident's per target)."""
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class Postmortem:
     """What a postmortem records; the file's front matter holds every field except the three
     only the body shows (``rollback_sql``, ``rollback_sha256``, ``introduced_by``)."""
@@ -86,6 +102,8 @@ class Postmortem:
     steps_pending: tuple[str, ...] = ()
     """The emergency's steps not yet completed, in order; empty once it finished."""
     timeline: tuple[Entry, ...] = ()
+    targets: tuple[TargetLine, ...] = ()
+    """A fleet incident's databases, each with its outcome; empty for one database."""
     action_items: tuple[ActionItem, ...] = ()
     history: tuple[Mapping[str, Any], ...] = ()
     """The state changes (status, at, by, reason), as written; empty until the file exists."""
@@ -94,6 +112,13 @@ class Postmortem:
 
     def with_entry(self, at: datetime, text: str) -> Postmortem:
         return replace(self, timeline=(*self.timeline, Entry(at, text)))
+
+    def with_target(self, line: TargetLine) -> Postmortem:
+        """``line`` in place of the target's earlier line (or added, last)."""
+        lines = [t for t in self.targets if t.name != line.name]
+        index = next((i for i, t in enumerate(self.targets) if t.name == line.name), None)
+        lines.insert(len(lines) if index is None else index, line)
+        return replace(self, targets=tuple(lines))
 
     @property
     def review_pending(self) -> bool:

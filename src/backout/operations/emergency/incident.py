@@ -39,6 +39,18 @@ class Opening:
     severity: str
     owner: str | None
     backup_waiver: str | None
+    fleet: str | None = None
+    """Across a fleet: the incident is the fleet's (its environment, its title)."""
+
+    @property
+    def environment(self) -> str:
+        """What the incident is on: the fleet's name, or the target's."""
+        return self.fleet if self.fleet is not None else self.target.name
+
+    @property
+    def title(self) -> str:
+        where = f"fleet {self.fleet}" if self.fleet is not None else self.target.name
+        return f"Rollback of {self.migration.name} on {where}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,14 @@ class Incident:
     def save(self) -> None:
         _write(self.path, self.pm, self.templates)
 
+    def record_backup(self, where: str) -> None:
+        """Where the backup is (written with the next entry)."""
+        self.pm = replace(self.pm, backup=where)
+
+    def record_schema_check(self, check: str) -> None:
+        """The schema check's result (written with the next entry)."""
+        self.pm = replace(self.pm, schema_check=check)
+
     def pending(self, steps: tuple[str, ...]) -> None:
         """Record the steps still to do (none: the emergency finished)."""
         self.pm = replace(self.pm, steps_pending=steps)
@@ -96,7 +116,7 @@ def open_incident(settings: Settings, opening: Opening, started: datetime) -> In
     """The incident's postmortem, written at once; an unfinished one for the same migration is
     continued (a re-run after a failure or a killed process)."""
     folder, name = settings.postmortems, opening.migration.name
-    unfinished = unfinished_incident(folder, name, opening.target.name)
+    unfinished = unfinished_incident(folder, name, opening.environment)
     if unfinished is not None:
         pm = carried_over(postmortem(settings, opening, unfinished.pm.id, started), unfinished.pm)
         incident = Incident(pm, unfinished.path, settings.templates, continued=True)
@@ -118,6 +138,7 @@ def carried_over(pm: Postmortem, earlier: Postmortem) -> Postmortem:
     return replace(
         pm,
         timeline=earlier.timeline,
+        targets=earlier.targets,
         rolled_back_at=earlier.rolled_back_at,
         review_due=earlier.review_due,
         fix_forward=earlier.fix_forward,
@@ -139,9 +160,9 @@ def postmortem(
     introduced = f"commit {history[-1].sha} ({history[-1].author})" if history else None
     return Postmortem(
         id=incident_id,
-        title=f"Rollback of {migration.name} on {opening.target.name}",
+        title=opening.title,
         severity=opening.severity,
-        environment=opening.target.name,
+        environment=opening.environment,
         migration=migration.name,
         owner=opening.owner or operator.name,
         reason=opening.reason,

@@ -7,7 +7,7 @@ that finished, in order, so a step's completion can be recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -120,6 +120,16 @@ class Run:
     """Steps that failed after the commit: still pending, for a re-run."""
     done_earlier: frozenset[str] = frozenset()
     """Steps after the rollback that an earlier run of this incident completed."""
+    fleet: str | None = None
+    """The fleet this run rolls back across: the incident is the fleet's, named after it."""
+    backups: Path | None = None
+    """Where this run's backup goes; None: the incident's folder under the backups folder (a
+    fleet's target has its own subfolder in it)."""
+    audit_details: Mapping[str, Any] = field(default_factory=dict)
+    """More for the rollback's audit row (a fleet's name and the target's)."""
+    databases: int = 1
+    """How many databases this run backs up (a fleet's targets, measured on its canary): the
+    pre-flight checks there is room for that many backups."""
 
     @property
     def committed(self) -> bool:
@@ -130,6 +140,13 @@ class Run:
     def incident(self) -> Incident:
         assert self.made.incident is not None, "the incident is opened before this step"
         return self.made.incident
+
+    @property
+    def backup_folder(self) -> Path:
+        """The folder this run's backup is written to."""
+        if self.backups is not None:
+            return self.backups
+        return self.ctx.settings.backups_folder / self.incident.pm.id
 
     def note(self, text: str, at: datetime | None = None) -> None:
         """A timeline entry in the incident's postmortem, written at once."""

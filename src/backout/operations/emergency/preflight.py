@@ -28,7 +28,8 @@ PROVISIONAL_ID = "INC-19700101-01"
 """The incident id the templates are tried with: the real one is chosen when it opens."""
 ROOM_MARGIN = 1.2
 """The backup folder must have this much more room than the tables' size on disk (as the
-planner's statistics know it: a table never vacuumed or analysed may count for less)."""
+planner's statistics know it: a table never vacuumed or analysed may count for less), times
+the databases backed up (a fleet's, each the size of its canary's)."""
 
 
 def preflight(run: Run, opening: Opening) -> None:
@@ -89,7 +90,7 @@ def _room(run: Run) -> Iterator[str]:
     tables = {loss.target for s in run.statements for loss in s.data_loss if loss.target}
     if not folder.is_dir() or not tables:
         return
-    needed = round(_size_on_disk(run.conn, sorted(tables)) * ROOM_MARGIN)
+    needed = round(_size_on_disk(run.conn, sorted(tables)) * ROOM_MARGIN * run.databases)
     free = shutil.disk_usage(folder).free
     if needed > free:
         yield (

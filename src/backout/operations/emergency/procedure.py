@@ -48,7 +48,7 @@ def emergency(
     backup_progress: Progress | None = None,
 ) -> Result:
     """Run the emergency procedure for ``request.reference`` on ``target``."""
-    request = _check_request(request)
+    request = check_request(request)
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(request.reference, cwd or settings.root)
@@ -145,7 +145,7 @@ def _what(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-def _check_request(request: Request) -> Request:
+def check_request(request: Request) -> Request:
     """The request, refused when incomplete; its free text with any password redacted (it goes
     to the postmortem, the audit table and the incident's commit)."""
     if not request.reason.strip():

@@ -200,6 +200,7 @@ def opening(run: Run) -> Opening:
         request.severity,
         request.owner,
         waiver,
+        fleet=run.fleet,
     )
 
 
@@ -265,8 +266,13 @@ def back_up(run: Run) -> Produced:
     if request.no_backup:
         run.note(f"backup waived: {' '.join((request.backup_waiver or '').split())}")
         return Produced()
-    folder = settings.backups_folder / run.incident.pm.id
-    _keep_backups_out_of_git(run)
+    keep_backups_out_of_git(run)
+    return back_up_here(run)
+
+
+def back_up_here(run: Run) -> Produced:
+    """The backup into the run's backup folder (the folder kept out of git beforehand)."""
+    settings, folder = run.ctx.settings, run.backup_folder
     _keep_earlier_attempt(run, folder)
     assert run.made.runner is not None
     waits = run.made.runner.waits
@@ -279,11 +285,11 @@ def back_up(run: Run) -> Produced:
         run.conn, plan, folder, progress=run.backup_progress, now=run.now(), waits=waits
     )
     _note_backup(run, manifest, str(where))
-    run.incident.pm = replace(run.incident.pm, backup=str(where))
+    run.incident.record_backup(str(where))
     return Produced(backup_plan=plan, backup=manifest, backup_folder=folder)
 
 
-def _keep_backups_out_of_git(run: Run) -> None:
+def keep_backups_out_of_git(run: Run) -> None:
     """The backups folder ignored by git before a production row is written to it, said once
     (on screen and in the timeline); nothing when git already ignores it or there is none."""
     settings = run.ctx.settings
@@ -368,16 +374,17 @@ def _committed_earlier(run: Run, earlier: Earlier) -> Produced:
 def _audit_details(run: Run, at: datetime, recorded: tuple[str | None, int]) -> dict[str, Any]:
     """The incident, the backup, the deadline and what a re-run needs to finish, in the
     rollback's audit row."""
-    pm = run.incident.pm
+    pm, folder = run.incident.pm, run.made.backup_folder
     return {
         "incident": pm.id,
-        "backup": pm.backup,
+        "backup": str(run.ctx.settings.relative(folder)) if folder is not None else None,
         "backup_waiver": pm.backup_waiver,
         "rolled_back_at": at.isoformat(),
         "review_due": review_due(at, run.ctx.settings.clock_policy).isoformat(),
         "schema_before": recorded[0],
         "later_migrations": recorded[1],
         "accepted_damage": run.made.accepted_damage or {},
+        **run.audit_details,
     }
 
 
@@ -388,7 +395,7 @@ def check_the_schema(run: Run) -> Produced:
     else:
         recorded, later = run.made.recorded_schema
         check = restoration(run.conn, run.ctx.settings, run.migration, recorded, later)
-    run.incident.pm = replace(run.incident.pm, schema_check=check)
+    run.incident.record_schema_check(check)
     run.note(f"schema check: {check}")
     return Produced(schema_check=check)
 
