@@ -83,3 +83,39 @@ def test_the_confirmation_shows_the_waves_and_the_targets_left_alone() -> None:
     assert (
         prompt(plan) == "Type 006 to roll back 006_add_jobs_priority on 3 targets of fleet tenants"
     )
+
+
+def test_a_dry_run_shows_each_targets_locks_removals_and_what_would_fail() -> None:
+    blast = {
+        "statements": [
+            {
+                "line": 30,
+                "locks": [{"relation": "jobs", "mode": "ACCESS EXCLUSIVE", "rows": 12000}],
+                "removes": [{"type": "index"}, {"type": "table column"}],
+                "blocked_by": [{"pid": 7}],
+                "failure": None,
+            },
+            {
+                "line": 31,
+                "locks": [{"relation": "jobs", "mode": "ACCESS EXCLUSIVE", "rows": 12000}],
+                "removes": [],
+                "blocked_by": [],
+                "failure": "cannot drop table jobs because other objects depend on it",
+            },
+        ],
+        "damage": {"007_add_view": ["view public.v"]},
+    }
+    ran = ["ok      line 30: DROP INDEX i", "FAILED  line 31: DROP TABLE jobs: cannot drop"]
+    outcome = TargetOutcome(
+        "t01", Status.FAILED, "line 31 failed", details={"blast_radius": blast, "dry_run": ran}
+    )
+    rollout = Rollout((WaveReport(1, 1, (outcome,), 0.1),), (outcome,))
+    shown = targets_text(FleetResult(FLEET, "006_x", "rollback", True, rollout))
+
+    assert shown[1:] == [
+        "  t01  failed              line 31 failed",
+        "       locks ACCESS EXCLUSIVE on jobs (12,000 rows); removes 2 objects; 1 sessions "
+        "hold or wait for a conflicting lock; line 31 WOULD FAIL: cannot drop table jobs "
+        "because other objects depend on it; damages 007_add_view",
+        "       FAILED  line 31: DROP TABLE jobs: cannot drop",
+    ]

@@ -85,6 +85,8 @@ def targets_text(result: FleetResult) -> list[str]:
     for o in outcomes:
         word = _word(o.status, result.dry_run)
         out.append(f"  {o.name:<{width}}  {word:<19} {o.reason}".rstrip())
+        if result.dry_run:
+            out += [f"  {'':<{width}}  {line}" for line in dry_run_lines(o)]
     failures = result.rollout.failures
     if failures and not result.dry_run:
         first = failures[0]
@@ -93,6 +95,43 @@ def targets_text(result: FleetResult) -> list[str]:
             "run the same command again to continue with the targets left."
         )
     return out
+
+
+def dry_run_lines(outcome: TargetOutcome) -> list[str]:
+    """Under a target in a dry run: what the rollback would lock and remove there, what would
+    fail or wait, and the dry run's statements that did not pass (the ones that did are not
+    repeated for every target)."""
+    blast = outcome.details.get("blast_radius")
+    out = [blast_summary(blast)] if isinstance(blast, dict) else []
+    ran = outcome.details.get("dry_run")
+    if isinstance(ran, list):
+        out += [str(line) for line in ran if not str(line).startswith("ok")]
+    return out
+
+
+def blast_summary(blast: dict[str, Any]) -> str:
+    """One line of a target's blast radius (its ``--json`` form): the locks with the rows they
+    cover, how many objects go, and what would fail, wait or be damaged."""
+    statements = blast.get("statements", [])
+    locks = {
+        (lk["mode"], lk["relation"]): lk.get("rows") for st in statements for lk in st["locks"]
+    }
+    shown = [
+        f"{mode} on {relation}"
+        + (f" ({rows:,} rows)" if isinstance(rows, int) and rows > 0 else "")
+        for (mode, relation), rows in locks.items()
+    ]
+    removed = sum(len(st["removes"]) for st in statements)
+    parts = [f"locks {', '.join(shown) or 'nothing'}", f"removes {removed} objects"]
+    waiting = sum(len(st["blocked_by"]) for st in statements)
+    if waiting:
+        parts.append(f"{waiting} sessions hold or wait for a conflicting lock")
+    parts += [
+        f"line {st['line']} WOULD FAIL: {st['failure']}" for st in statements if st["failure"]
+    ]
+    damage = blast.get("damage") or {}
+    parts += [f"damages {name}" for name in damage]
+    return "; ".join(parts)
 
 
 def fleet_json(result: FleetResult) -> dict[str, Any]:

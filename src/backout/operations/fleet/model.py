@@ -17,7 +17,7 @@ from backout.operations.impact import BlastRadius
 
 DONE_WORDS = {Status.DONE: "rolled back", Status.EARLIER: "rolled back earlier"}
 """What the progress lines and the output call a rollback's statuses."""
-DRY_RUN_WORDS = {Status.DONE: "dry run passed", Status.FAILED: "failed"}
+DRY_RUN_WORDS = {Status.DONE: "passed the dry run", Status.FAILED: "failed"}
 
 
 @dataclass(frozen=True)
