@@ -128,7 +128,7 @@ def lines(result: core.FleetRestore, settings: Settings, *, dry_run: bool) -> li
         out.append(f"  {t.target} at {t.address}: {done}{audit}")
     if result.left_to_other_shards:
         out.append(f"left to the other shards: {', '.join(result.left_to_other_shards)}")
-    if not dry_run:
+    if not dry_run and any(t.restored for t in result.targets):
         out.append(_timeline(result.targets, settings))
     failed = [t.target for t in result.failed]
     if failed:
