@@ -41,10 +41,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from children import REPO, backout_prefix, child_env
 
@@ -73,9 +74,9 @@ def server(url: str | None) -> Iterator[str]:
 
 
 def with_database(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return make_conninfo("", **params)
+    """The server's URL naming another database: a URL still (a targets file holds URLs)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
 
 
 def drop_all(server_url: str) -> None:
