@@ -47,10 +47,13 @@ def get_format(name: str) -> Format:
 
 def detect(folder: Path) -> str:
     """The format ``folder`` is written in, from its files; ``strategy`` when nothing says."""
+    from backout.migrations.formats.sections import detecting_once
+
     names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    for name in FORMATS:
-        if name != DEFAULT and get_format(name).detects(folder, names):
-            return name
+    with detecting_once():  # the marked formats look at the files once between them
+        for name in FORMATS:
+            if name != DEFAULT and get_format(name).detects(folder, names):
+                return name
     return DEFAULT
 
 

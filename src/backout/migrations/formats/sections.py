@@ -27,6 +27,8 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -604,9 +606,32 @@ _MARKER_WORDS = (b"+goose", b"+migrate", b"migrate:", b"migration")
 _census: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, frozenset[str]]]] = {}
 
 
+_detection: ContextVar[dict[Path, str | None] | None] = ContextVar("_detection", default=None)
+
+
+@contextmanager
+def detecting_once() -> Iterator[None]:
+    """Within it, each folder's marked format is worked out once: for :func:`detect`, which
+    asks each marked format in turn (each would otherwise look at every file's state again)."""
+    token = _detection.set({})
+    try:
+        yield
+    finally:
+        _detection.reset(token)
+
+
 def detected(folder: Path, names: Sequence[str]) -> str | None:
     """The marked format of ``folder``: the tool whose markers most of its ``.sql`` files carry
     (node-pg-migrate's files may have none; its 13- or 17-digit names count for it)."""
+    memo = _detection.get()
+    if memo is None:
+        return _detected(folder, names)
+    if folder not in memo:
+        memo[folder] = _detected(folder, names)
+    return memo[folder]
+
+
+def _detected(folder: Path, names: Sequence[str]) -> str | None:
     tools = file_markers(folder, names)
     if not tools:
         return None
