@@ -65,6 +65,7 @@ from pglast.parser import ParseError
 from backout.errors import MalformedMigrationError
 from backout.migrations.entry import Entry
 from backout.migrations.file import MigrationFile, decode_text, parse_header
+from backout.migrations.formats import file_bytes
 from backout.migrations.formats.markers import FORMAT_MISMATCH, foreign_marker_problems
 from backout.migrations.rollback_source import NO_ROLLBACK, Rollback
 from backout.migrations.statements import (
@@ -170,12 +171,10 @@ def _read(path: Path) -> bytes:
 
 def is_formatted(path: Path) -> bool:
     """Whether the file's first non-blank line is ``--liquibase formatted sql``."""
-    try:
-        with path.open("rb") as handle:
-            start = handle.read(4096)
-    except OSError:
+    data = file_bytes(path)
+    if data is None:
         return False
-    text = start.decode("utf-8-sig", errors="replace")
+    text = data[:4096].decode("utf-8-sig", errors="replace")
     first = next((line for line in text.splitlines() if line.strip()), "")
     return FIRST_LINE.match(first) is not None
 

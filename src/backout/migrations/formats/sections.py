@@ -27,8 +27,6 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -40,6 +38,7 @@ from backout.errors import MalformedMigrationError
 from backout.migrations.comments import notes_from_comments
 from backout.migrations.entry import Entry
 from backout.migrations.file import MigrationFile, decode_text, parse_header
+from backout.migrations.formats import detection, file_bytes
 from backout.migrations.formats.markers import (
     FORMAT_MISMATCH,
     foreign_marker_problems,
@@ -606,29 +605,15 @@ _MARKER_WORDS = (b"+goose", b"+migrate", b"migrate:", b"migration")
 _census: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, frozenset[str]]]] = {}
 
 
-_detection: ContextVar[dict[Path, str | None] | None] = ContextVar("_detection", default=None)
-
-
-@contextmanager
-def detecting_once() -> Iterator[None]:
-    """Within it, each folder's marked format is worked out once: for :func:`detect`, which
-    asks each marked format in turn (each would otherwise look at every file's state again)."""
-    token = _detection.set({})
-    try:
-        yield
-    finally:
-        _detection.reset(token)
-
-
 def detected(folder: Path, names: Sequence[str]) -> str | None:
     """The marked format of ``folder``: the tool whose markers most of its ``.sql`` files carry
     (node-pg-migrate's files may have none; its 13- or 17-digit names count for it)."""
-    memo = _detection.get()
-    if memo is None:
+    current = detection()
+    if current is None:
         return _detected(folder, names)
-    if folder not in memo:
-        memo[folder] = _detected(folder, names)
-    return memo[folder]
+    if folder not in current.marked:
+        current.marked[folder] = _detected(folder, names)
+    return current.marked[folder]
 
 
 def _detected(folder: Path, names: Sequence[str]) -> str | None:
@@ -679,11 +664,8 @@ def _has_marker(data: bytes) -> bool:
 
 
 def _markers_in(path: Path) -> frozenset[str]:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return frozenset()
-    if not _has_marker(data):
+    data = file_bytes(path)
+    if data is None or not _has_marker(data):
         return frozenset()
     text = data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
     return frozenset(markers_of(text.split("\n"), line_kinds(text)) & set(MARKED))
