@@ -3,13 +3,15 @@
 Against PostgreSQL: a writer in another session commits after the backup's snapshot was taken
 and before the helper connection copies anything, or while the backup is half done; every file
 must still hold the moment of the snapshot. The files are the same, byte for byte, as those one
-connection writes, and they restore exactly.
+connection writes, and they restore exactly. A server that refuses the second connection gets
+the backup on one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from backout.migrations.statements import split
 from backout.operations.backup import BackupItem, plan_backup, read_manifest, write_backup
@@ -59,11 +63,17 @@ def test_a_commit_before_the_helper_starts_is_in_no_file(
 ) -> None:
     plan = plan_backup(conn, DROP)
     LateHelper.database_url, LateHelper.committed = database_url, threading.Event()
+    helper_copied = threading.Event()
     copied_by: dict[str, str] = {}
 
-    def after_the_commit(c: psycopg.Connection[Any], item: BackupItem, *rest: Any) -> ManifestItem:
+    def helper_first(c: psycopg.Connection[Any], item: BackupItem, *rest: Any) -> ManifestItem:
+        """The backup's own connection copies only once the helper has copied a table."""
         copied_by[item.table] = threading.current_thread().name
-        assert LateHelper.committed.wait(30), "the helper connection never started"
+        if copied_by[item.table] == HELPER_THREAD:
+            written = copy_out(c, item, *rest)
+            helper_copied.set()
+            return written
+        assert helper_copied.wait(30), "the helper connection copied nothing"
         return copy_out(c, item, *rest)
 
     with LateHelper.connect(database_url, autocommit=True) as helper, conn.transaction():
@@ -73,7 +83,7 @@ def test_a_commit_before_the_helper_starts_is_in_no_file(
             conn,
             [helper],
             plan.items,
-            after_the_commit,
+            helper_first,
             folder=tmp_path,
             progress=None,
             lock_timeout=5,
@@ -94,8 +104,8 @@ def insert_everywhere(database_url: str) -> None:
 class WriterBetweenCopies:
     """A progress callback: when the helper connection has written its first table, another
     session inserts a row into every table and commits; the backup's own connection waits,
-    after its first table, until that commit is done. The helper then copies the next table
-    after the commit. Records, per table, the thread that wrote it and whether after it."""
+    after its first table, until that commit is done. The tables left are copied after the
+    commit. Records, per table, the thread that wrote it and whether after the commit."""
 
     def __init__(self, database_url: str) -> None:
         self.url = database_url
@@ -121,8 +131,7 @@ def test_a_commit_between_two_tables_copies_is_in_neither_file(
     manifest = write_backup(conn, plan, tmp_path / "b", now=NOW, progress=writer)
 
     assert [(i.table, i.rows) for i in manifest.items] == [(f"public.{t}", 50) for t in TABLES]
-    after = [table for table, (thread, late) in writer.written.items() if late]
-    assert any(writer.written[t][0] == HELPER_THREAD for t in after), writer.written
+    assert any(late for _, late in writer.written.values()), writer.written
     assert conn.execute("SELECT count(*) FROM alpha").fetchone() == (51,)
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
@@ -155,3 +164,26 @@ def test_a_backup_copied_on_two_connections_restores_exactly(
     restore(database_url, tmp_path / "b")
 
     assert [everything(conn, t) for t in TABLES] == before
+
+
+@pytest.fixture
+def single(conn: psycopg.Connection[Any], database_url: str) -> Iterator[str]:
+    """The test database as a role that may hold one connection at a time."""
+    user = "backout_single_" + uuid.uuid4().hex[:8]
+    name = sql.Identifier(user)
+    conn.execute(sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 1").format(name))
+    conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(name))
+    yield make_conninfo(database_url, user=user)
+    conn.execute(sql.SQL("DROP OWNED BY {}").format(name))
+    conn.execute(sql.SQL("DROP ROLE {}").format(name))
+
+
+def test_a_server_refusing_a_second_connection_gets_the_backup_on_one(
+    single: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(single, autocommit=True) as only:
+        plan = plan_backup(only, DROP)
+
+        manifest = write_backup(only, plan, tmp_path / "b", now=NOW)
+
+    assert [(i.table, i.rows) for i in manifest.items] == [(f"public.{t}", 50) for t in TABLES]
