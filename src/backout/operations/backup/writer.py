@@ -118,7 +118,7 @@ def _copy_all(
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         set_timeouts(conn, lock_timeout=options.lock_timeout, local=True)
-        _lock(conn, plan.items)
+        _lock(conn, plan.items, failed)
         database, version = conn.execute(
             "SELECT current_database(), current_setting('server_version')"
         ).fetchone() or ("", "")
@@ -137,18 +137,23 @@ def _copy_all(
     return str(database), str(version)
 
 
-def _lock(conn: psycopg.Connection[Any], items: tuple[BackupItem, ...]) -> None:
+def _lock(
+    conn: psycopg.Connection[Any], items: tuple[BackupItem, ...], failed: list[BackupItem]
+) -> None:
     """``ACCESS SHARE`` on the items' tables, waited for here, on the connection whose waits
     are watched (blockers named, the queue watchdog), before the snapshot exists: the helpers'
-    COPY then find their tables' locks compatible with one already held."""
-    for only, kinds in ((True, ("r",)), (False, ("p",))):  # a partitioned table's, with its parts
-        names = [sql.Identifier(i.schema, i.name) for i in items if i.kind in kinds]
-        if names:
-            conn.execute(
-                sql.SQL("LOCK TABLE {}{} IN ACCESS SHARE MODE").format(
-                    sql.SQL("ONLY " if only else ""), sql.SQL(", ").join(names)
-                )
-            )
+    COPY then find their tables' locks compatible with one already held. A table that cannot
+    be locked (gone since the plan) goes into ``failed``."""
+    for item in items:
+        if item.kind not in LOCKABLE:
+            continue
+        only = sql.SQL("ONLY " if item.kind == "r" else "")  # a partitioned table with its parts
+        relation = sql.Identifier(item.schema, item.name)
+        try:
+            conn.execute(sql.SQL("LOCK TABLE {}{} IN ACCESS SHARE MODE").format(only, relation))
+        except psycopg.Error:
+            failed.append(item)
+            raise
 
 
 @contextmanager
