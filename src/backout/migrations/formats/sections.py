@@ -31,9 +31,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import pglast
-from pglast.parser import ParseError
-
 from backout.errors import MalformedMigrationError
 from backout.migrations.comments import notes_from_comments
 from backout.migrations.entry import Entry
@@ -417,8 +414,10 @@ def _unterminated(statement: Statement, grammar: Grammar, role: Role) -> Problem
 
 def terminated(text: str) -> bool:
     """Whether the last token of ``text`` (comments aside) is ``;``."""
+    from pglast.parser import ParseError, scan
+
     try:
-        tokens = pglast.parser.scan(text)
+        tokens = scan(text)
     except ParseError:
         return True  # the parser accepted it; nothing more to say
     code = [t for t in tokens if t.name not in ("SQL_COMMENT", "C_COMMENT")]
