@@ -139,12 +139,38 @@ def test_outside_ci_the_operator_is_the_git_identity_of_the_repository(repo: Pat
 
 
 def test_the_git_identity_may_come_from_the_global_configuration(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL")
     git.Repo.init(tmp_path).close()
     write_tree(home, {".gitconfig": "[user]\n\tname = Grace Hopper\n"})
 
     assert operator_identity(tmp_path, {"USER": "root"}) == "Grace Hopper"
+
+
+def test_the_git_identity_is_read_as_git_reads_it_includes_and_git_config_global(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(
+        home,
+        {
+            "work.gitconfig": "[include]\n\tpath = identity.gitconfig\n",
+            "identity.gitconfig": "[user]\n\tname = Grace Hopper\n\temail = grace@example.com\n",
+        },
+    )
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "work.gitconfig"))
+    git.Repo.init(tmp_path).close()
+
+    assert operator_identity(tmp_path, {"USER": "root"}) == "Grace Hopper <grace@example.com>"
+
+
+def test_the_repository_s_own_identity_wins_over_the_global_one(
+    repo: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL")
+    write_tree(home, {".gitconfig": "[user]\n\tname = Grace Hopper\n"})
+
+    assert operator_identity(repo, {"USER": "root"}) == f"{GIT_NAME} <{GIT_EMAIL}>"
 
 
 def test_a_repository_without_user_name_falls_back_to_the_os_user(tmp_path: Path) -> None:

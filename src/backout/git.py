@@ -1,7 +1,9 @@
 """Git: who runs backout, what happened to a file, and commits that leave the checkout alone.
 
 The only module that talks to git, through one backend: GitPython, imported inside the functions
-(``backout --version`` must not pay for it). Two kinds of functions:
+(``backout --version`` must not pay for it), except for the operator's name, which every apply
+and rollback asks for and which two short ``git`` processes read faster than GitPython imports.
+Two kinds of functions:
 
 - reading (:func:`operator_identity`, :func:`file_history`, :func:`file_diff_since`,
   :func:`branch_names`, :func:`files_on_branches`, :func:`files_in_folder_on_branches`,
@@ -30,6 +32,7 @@ import errno
 import getpass
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
     import git
 
 SHORT_SHA = 12
+GIT_TIMEOUT = 30
+"""Seconds a read-only git process may take (a hung credential or fsmonitor hook)."""
 
 # The first of these that is set names the person behind a CI run, as "<system>:<value>".
 CI_ACTORS = (
@@ -125,18 +130,39 @@ def operator_identity(cwd: Path, environ: Mapping[str, str]) -> str:
 
 
 def _git_identity(cwd: Path) -> str | None:
-    with _repository(cwd) as repo:
-        if repo is None:
-            return None
-        try:
-            reader = repo.config_reader()
-            name = str(reader.get_value("user", "name", default="")).strip()
-            email = str(reader.get_value("user", "email", default="")).strip()
-        except Exception:  # a broken config file must not stop an apply or a rollback
-            return None
+    """``user.name <user.email>`` as git itself reads them for the repository holding ``cwd``
+    (its own, global and system files, includes, ``GIT_CONFIG_*``); ``None`` outside one.
+
+    Two short ``git`` processes rather than GitPython: importing it costs more than both (it
+    runs ``git version`` when imported), and every apply and rollback asks this once."""
+    if _plain_git(cwd, "rev-parse", "--git-dir") is None:
+        return None
+    found = _plain_git(cwd, "config", "-z", "--get-regexp", r"^user\.(name|email)$") or ""
+    values: dict[str, str] = {}
+    for entry in found.split("\0"):  # the last value of a key wins, as for git config --get
+        key, _, value = entry.partition("\n")
+        values[key] = value.strip()
+    name, email = values.get("user.name", ""), values.get("user.email", "")
     if not name:
         return None
     return f"{name} <{email}>" if email else name
+
+
+def _plain_git(cwd: Path, *args: str) -> str | None:
+    """What ``git -C cwd <args>`` prints, or ``None`` when it fails or git cannot run."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(cwd), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+            timeout=GIT_TIMEOUT,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode("utf-8", errors="replace")
 
 
 def _os_user(environ: Mapping[str, str]) -> str | None:

@@ -21,7 +21,13 @@ import pytest
 
 from backout.errors import RefusedError
 from backout.migrations.statements import split
-from backout.operations.backup import plan_backup, read_catalog, read_manifest, write_backup
+from backout.operations.backup import (
+    BackupError,
+    plan_backup,
+    read_catalog,
+    read_manifest,
+    write_backup,
+)
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -233,3 +239,16 @@ def test_a_backup_never_overwrites_another(conn: psycopg.Connection[Any], tmp_pa
         write_backup(conn, plan, folder, now=NOW)
 
     assert (folder / "01-public.jobs.copy").read_bytes() == b"earlier"
+
+
+def test_a_table_gone_since_the_plan_is_named_and_nothing_is_written(
+    conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    plan = plan_backup(conn, split("DROP TABLE job_runs;"))
+    conn.execute("DROP TABLE job_runs")
+
+    with pytest.raises(BackupError, match=r"^the backup of public\.job_runs failed: "):
+        write_backup(conn, plan, tmp_path / "b", now=NOW)
+
+    assert not (tmp_path / "b" / "manifest.json").exists()
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE

@@ -90,7 +90,7 @@ class Watch:
     runner also writes failure audit rows on it, since ``conn`` may be the one that died."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conninfo = _same_server(conn)
+        self._conninfo = same_server(conn)
         self._conn: psycopg.Connection[Any] | None = None
 
     def connection(self) -> psycopg.Connection[Any]:
@@ -117,7 +117,7 @@ class Watch:
         self.close()
 
 
-def _same_server(conn: psycopg.Connection[Any]) -> str:
+def same_server(conn: psycopg.Connection[Any]) -> str:
     """The parameters ``conn`` was opened with (password included), pinned to the host it
     reached, so that a list of hosts cannot lead the watch to another server."""
     params = {

@@ -8,22 +8,21 @@ the only places that look inside them.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
-from pglast.parser import parse_sql_json
-
 Node = dict[str, Any]
 
-_QUOTED_KEYWORDS = frozenset(RESERVED_KEYWORDS | COL_NAME_KEYWORDS | TYPE_FUNC_NAME_KEYWORDS)
 _FIRST = frozenset("abcdefghijklmnopqrstuvwxyz_")
 _REST = _FIRST | frozenset("0123456789$")
 
 
 def parse(sql: str) -> tuple[str, Node]:
     """The node name (``DropStmt``) and the node of the one statement in ``sql``."""
+    from pglast.parser import parse_sql_json
+
     tree = json.loads(parse_sql_json(sql))["stmts"][0]["stmt"]
     kind, node = next(iter(tree.items()))
     return str(kind), node
@@ -40,9 +39,18 @@ def quote_ident(name: str) -> str:
         bool(name)
         and name[0] in _FIRST
         and all(char in _REST for char in name)
-        and name not in _QUOTED_KEYWORDS
+        and name not in _quoted_keywords()
     )
     return name if bare else '"' + name.replace('"', '""') + '"'
+
+
+@functools.cache
+def _quoted_keywords() -> frozenset[str]:
+    """The keywords ``quote_ident`` quotes (pglast, imported on first use: reading the parse
+    tree is not needed by every command)."""
+    from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+
+    return frozenset(RESERVED_KEYWORDS | COL_NAME_KEYWORDS | TYPE_FUNC_NAME_KEYWORDS)
 
 
 def qualified(parts: Iterable[str]) -> str:

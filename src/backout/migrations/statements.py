@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import pglast
-from pglast.parser import ParseError, parse_sql_json
-
 
 class Flag(StrEnum):
     """Something about a statement an operator must know before running it."""
@@ -99,6 +96,8 @@ class Statement:
     def kind(self) -> str:
         """The parse-tree node name, e.g. ``CreateStmt``, ``DropStmt`` (parsed on first use)."""
         if self.node_kind is None:
+            from pglast.parser import parse_sql_json
+
             stmt = json.loads(parse_sql_json(self.sql))["stmts"][0]["stmt"]
             object.__setattr__(self, "node_kind", next(iter(stmt)))
         return str(self.node_kind)
@@ -122,8 +121,11 @@ def split(text: str, *, first_line: int = 1) -> tuple[Statement, ...]:
 
     ``first_line`` is the line number of ``text``'s first line in its file.
     """
+    from pglast.parser import ParseError
+    from pglast.parser import split as split_slices
+
     try:
-        pieces = pglast.parser.split(text, with_parser=True, only_slices=True)
+        pieces = split_slices(text, with_parser=True, only_slices=True)
     except ParseError as exc:
         message = exc.args[0]
         # The parser gives no offset for "syntax error at end of input": point at the end.
@@ -162,6 +164,8 @@ def describe(sql: str, line: int) -> Statement:
     word = _FIRST_WORD.match(sql)
     if word and word.group().upper() in _HARMLESS and not _SUSPECT.search(sql):
         return Statement(sql=sql, line=line, end_line=end_line)
+    from pglast.parser import parse_sql_json
+
     stmt = json.loads(parse_sql_json(sql))["stmts"][0]["stmt"]
     kind, node = next(iter(stmt.items()))
     flags: set[Flag] = set()
@@ -189,6 +193,8 @@ def describe(sql: str, line: int) -> Statement:
 
 def referenced_tables(statements: Sequence[Statement]) -> set[str]:
     """Every table (relation) the statements name, as the parse tree shows them."""
+    from pglast.parser import parse_sql_json
+
     found: set[str] = set()
     for statement in statements:
         _collect_relations(json.loads(parse_sql_json(statement.sql)), found)
@@ -222,8 +228,11 @@ def is_complete_sql(text: str) -> bool:
 
     Cheaper than :func:`split`: the parser runs, but no parse tree crosses into Python.
     """
+    from pglast.parser import ParseError
+    from pglast.parser import split as split_slices
+
     try:
-        return bool(pglast.parser.split(text, with_parser=True, only_slices=True))
+        return bool(split_slices(text, with_parser=True, only_slices=True))
     except ParseError:
         return False
 
@@ -434,8 +443,10 @@ def line_kinds(text: str) -> tuple[LineKind, ...]:
     """
     lines = text.split("\n")
     kinds = _by_prefix(lines)
+    from pglast.parser import ParseError, scan
+
     try:
-        tokens = pglast.parser.scan(text)
+        tokens = scan(text)
     except ParseError:
         return tuple(kinds)
     spanning = [t for t in tokens if t.name in _SPANNING]

@@ -8,6 +8,10 @@ detected from its files; every format reads into the same model. Modules load on
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,12 +49,58 @@ def get_format(name: str) -> Format:
     return _loaded[name]
 
 
+@dataclass
+class Detection:
+    """What one :func:`detect` has read: each file's bytes, read once for every format that
+    looks at them, and the marked format of each folder (see ``sections.detected``)."""
+
+    data: dict[Path, bytes | None] = field(default_factory=dict)
+    marked: dict[Path, str | None] = field(default_factory=dict)
+
+
+_detection: ContextVar[Detection | None] = ContextVar("_detection", default=None)
+
+
+@contextmanager
+def detecting_once() -> Iterator[Detection]:
+    """Within it, each file a format's detection reads is read once, and each folder's marked
+    format worked out once: :func:`detect` asks the formats in turn, several of which read
+    every file of the folder."""
+    detection = Detection()
+    token = _detection.set(detection)
+    try:
+        yield detection
+    finally:
+        _detection.reset(token)
+
+
+def detection() -> Detection | None:
+    """The detection in progress, if any."""
+    return _detection.get()
+
+
+def file_bytes(path: Path) -> bytes | None:
+    """``path``'s bytes, ``None`` when it cannot be read; read once within
+    :func:`detecting_once`."""
+    current = _detection.get()
+    if current is not None and path in current.data:
+        return current.data[path]
+    try:
+        data: bytes | None = path.read_bytes()
+    except OSError:
+        data = None
+    if current is not None:
+        current.data[path] = data
+    return data
+
+
 def detect(folder: Path) -> str:
     """The format ``folder`` is written in, from its files; ``strategy`` when nothing says."""
     names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    for name in FORMATS:
-        if name != DEFAULT and get_format(name).detects(folder, names):
-            return name
+    with detecting_once():  # each file read once for all the formats that look at it
+        for name in FORMATS:
+            if name != DEFAULT and get_format(name).detects(folder, names):
+                return name
     return DEFAULT
 
 

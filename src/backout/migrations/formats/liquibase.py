@@ -59,12 +59,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-import pglast
-from pglast.parser import ParseError
-
 from backout.errors import MalformedMigrationError
 from backout.migrations.entry import Entry
 from backout.migrations.file import MigrationFile, decode_text, parse_header
+from backout.migrations.formats import file_bytes
 from backout.migrations.formats.markers import FORMAT_MISMATCH, foreign_marker_problems
 from backout.migrations.rollback_source import NO_ROLLBACK, Rollback
 from backout.migrations.statements import (
@@ -170,12 +168,10 @@ def _read(path: Path) -> bytes:
 
 def is_formatted(path: Path) -> bool:
     """Whether the file's first non-blank line is ``--liquibase formatted sql``."""
-    try:
-        with path.open("rb") as handle:
-            start = handle.read(4096)
-    except OSError:
+    data = file_bytes(path)
+    if data is None:
         return False
-    text = start.decode("utf-8-sig", errors="replace")
+    text = data[:4096].decode("utf-8-sig", errors="replace")
     first = next((line for line in text.splitlines() if line.strip()), "")
     return FIRST_LINE.match(first) is not None
 
@@ -376,8 +372,10 @@ def ignored_lines(lines: Sequence[str]) -> frozenset[int]:
 def literal_lines(text: str) -> frozenset[int]:
     """The lines (0-based) inside a string, a ``$$`` body or a quoted name that spans lines: what
     they start with is text, not a comment or a marker."""
+    from pglast.parser import ParseError, scan
+
     try:
-        tokens = pglast.parser.scan(text)
+        tokens = scan(text)
     except ParseError:
         return frozenset()
     starts = [0]
@@ -701,8 +699,10 @@ def _rollback_sql(base: Rollback, pieces: Mapping[int, str], head: Head) -> Roll
 def comment_notes(text: str, kinds: Sequence[LineKind]) -> tuple[str, ...]:
     """The ``--`` comments of a rollback's SQL, on their own lines or after a statement: the
     notes shown to the operator (``--rollback DROP TABLE t; -- WARNING: ...``)."""
+    from pglast.parser import ParseError, scan
+
     try:
-        tokens = pglast.parser.scan(text)
+        tokens = scan(text)
     except ParseError:
         lines = zip(text.split("\n"), kinds, strict=True)
         found = [line.strip() for line, kind in lines if kind is LineKind.COMMENT]

@@ -31,13 +31,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import pglast
-from pglast.parser import ParseError
-
 from backout.errors import MalformedMigrationError
 from backout.migrations.comments import notes_from_comments
 from backout.migrations.entry import Entry
 from backout.migrations.file import MigrationFile, decode_text, parse_header
+from backout.migrations.formats import detection, file_bytes
 from backout.migrations.formats.markers import (
     FORMAT_MISMATCH,
     foreign_marker_problems,
@@ -416,8 +414,10 @@ def _unterminated(statement: Statement, grammar: Grammar, role: Role) -> Problem
 
 def terminated(text: str) -> bool:
     """Whether the last token of ``text`` (comments aside) is ``;``."""
+    from pglast.parser import ParseError, scan
+
     try:
-        tokens = pglast.parser.scan(text)
+        tokens = scan(text)
     except ParseError:
         return True  # the parser accepted it; nothing more to say
     code = [t for t in tokens if t.name not in ("SQL_COMMENT", "C_COMMENT")]
@@ -607,6 +607,15 @@ _census: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, frozenset[
 def detected(folder: Path, names: Sequence[str]) -> str | None:
     """The marked format of ``folder``: the tool whose markers most of its ``.sql`` files carry
     (node-pg-migrate's files may have none; its 13- or 17-digit names count for it)."""
+    current = detection()
+    if current is None:
+        return _detected(folder, names)
+    if folder not in current.marked:
+        current.marked[folder] = _detected(folder, names)
+    return current.marked[folder]
+
+
+def _detected(folder: Path, names: Sequence[str]) -> str | None:
     tools = file_markers(folder, names)
     if not tools:
         return None
@@ -654,11 +663,8 @@ def _has_marker(data: bytes) -> bool:
 
 
 def _markers_in(path: Path) -> frozenset[str]:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return frozenset()
-    if not _has_marker(data):
+    data = file_bytes(path)
+    if data is None or not _has_marker(data):
         return frozenset()
     text = data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
     return frozenset(markers_of(text.split("\n"), line_kinds(text)) & set(MARKED))

@@ -27,7 +27,7 @@ class StrategyFormat:
     def entries(self, folder: Path) -> Iterable[Entry]:
         # The folder is resolved once; its files keep their names (no per-file resolve: a
         # symlinked migration is listed where it is linked, inside the folder).
-        names = set(_file_names(folder))
+        names = frozenset(_file_names(folder))
         for name in sorted(names):
             if is_migration_name(name):
                 yield entry_of(folder / name, folder, names)
@@ -56,7 +56,7 @@ def entry_of(path: Path, folder: Path, names: Iterable[str] | None = None) -> En
     if names is None:
         present = [n for n in candidates if path.with_name(n).is_file()]
     else:
-        listed = set(names)
+        listed = names if isinstance(names, (set, frozenset)) else set(names)
         present = [n for n in candidates if n in listed]
     return Entry(
         path,

@@ -20,7 +20,8 @@ from backout.operations.backup.catalog import read_catalog
 from backout.operations.backup.manifest import BackupError, Manifest, ManifestItem, read_manifest
 from backout.operations.backup.planning import BackupItem, BackupPlan, plan, quoted
 from backout.operations.backup.restore import restore_guide
-from backout.operations.backup.writer import Progress, write_backup
+from backout.operations.backup.stream import Progress
+from backout.operations.backup.writer import write_backup
 
 __all__ = [
     "BackupError",

@@ -1,34 +1,32 @@
 """Write a backup plan to a folder: one consistent snapshot, checksummed, with its manifest.
 
-:func:`write_backup` streams each item out with ``COPY ... TO STDOUT (FORMAT binary)`` inside
-one repeatable-read, read-only transaction, so the files are one consistent snapshot, then
-writes ``SHA256SUMS``, ``RESTORE.md`` and, last, ``manifest.json``. A backup is never
-overwritten. Its lock waits are bounded (``lock_timeout``): behind a session holding a table
-``ACCESS EXCLUSIVE``, the snapshot is given up, its files removed, and taken again after a
-backoff; then the backup fails naming that session (exit 5). Identifiers only ever reach SQL
-through :mod:`psycopg.sql`.
+:func:`write_backup` streams each item out with ``COPY ... TO STDOUT (FORMAT binary)``
+(:mod:`.stream`) inside one repeatable-read, read-only transaction, whose tables are locked
+``ACCESS SHARE`` before its snapshot is taken; with two items or more a helper connection copies
+beside it in the same snapshot (:mod:`.copiers`). Then it writes ``SHA256SUMS``, ``RESTORE.md``
+and, last, ``manifest.json``. A backup is never overwritten. Its lock waits are bounded
+(``lock_timeout``): behind a session holding a table ``ACCESS EXCLUSIVE``, the snapshot is given
+up, its files removed, and taken again after a backoff; then the backup fails naming that
+session (exit 5). Identifiers only ever reach SQL through :mod:`psycopg.sql`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import queue
-import select
-import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import psycopg
-import psycopg.errors
-from psycopg import pq, sql
+from psycopg import sql
 
-from backout.database.connection import set_timeouts
-from backout.database.waits import RunOptions, Waits
+from backout.database.connection import DatabaseError, connect, set_timeouts
+from backout.database.waits import RunOptions, Waits, same_server
 from backout.errors import RefusedError
+from backout.operations.backup.copiers import copy_items
 from backout.operations.backup.manifest import (
     CHECKSUMS,
     MANIFEST,
@@ -39,19 +37,14 @@ from backout.operations.backup.manifest import (
 )
 from backout.operations.backup.planning import BackupItem, BackupPlan
 from backout.operations.backup.restore import restore_commands, restore_guide
+from backout.operations.backup.stream import Progress, stream
 
-BLOCK = 1 << 20
-"""Bytes written (and hashed) at a time."""
-QUEUED = 4
-"""Blocks that may wait to be written: the memory a backup holds stays about this many
-:data:`BLOCK` sizes, however large the table."""
-PROGRESS_STEP = 1 << 20
-"""Bytes between two progress reports."""
-POLL = 1.0
-"""Seconds between two looks at the connection while the server has not answered yet."""
-
-Progress = Callable[[BackupItem, int], None]
-"""Called while an item is written, with the bytes written so far."""
+CONNECTIONS = 2
+"""Connections copying a backup of two items or more: on two cores, the server's work for one
+table runs beside backout's for another (more connections only wait for a core there)."""
+LOCKABLE = ("r", "p")
+"""The relation kinds ``LOCK TABLE`` takes (not materialized views nor foreign tables: their
+COPY takes its lock when it starts)."""
 
 
 def write_backup(
@@ -62,9 +55,11 @@ def write_backup(
     progress: Progress | None = None,
     now: datetime,
     waits: Waits | None = None,
+    connections: int = CONNECTIONS,
 ) -> Manifest:
-    """Write ``plan``'s items to ``folder`` (which must not hold anything) in one snapshot;
-    lock waits bounded and retried (``waits``, else the defaults)."""
+    """Write ``plan``'s items to ``folder`` (which must not hold anything) in one snapshot, on
+    up to ``connections`` connections; lock waits bounded and retried (``waits``, else the
+    defaults)."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise RefusedError(
             f"the backup folder {folder} is not empty; a backup is never overwritten",
@@ -72,16 +67,18 @@ def write_backup(
         )
     folder.mkdir(parents=True, exist_ok=True)
     items: list[ManifestItem] = []
+    failed: list[BackupItem] = []
     waits = waits or Waits()
 
     def attempt() -> tuple[str, str]:
-        _start_over(folder, items)
-        return _copy_all(conn, plan, folder, progress, items, waits.options)
+        _start_over(folder, items, failed)
+        return _copy_all(conn, helpers, plan, folder, progress, items, failed, waits.options)
 
     try:
-        database, version = waits.retrying(conn, "the backup", attempt)
+        with _helpers(conn, min(connections, len(plan.items)) - 1) as helpers:
+            database, version = waits.retrying(conn, "the backup", attempt)
     except psycopg.Error as exc:
-        current = plan.items[len(items)].table if len(items) < len(plan.items) else "?"
+        current = failed[0].table if failed else "?"
         raise BackupError(
             f"the backup of {current} failed: {_first_line(exc)}; nothing was rolled back",
             hint=f"the partial backup is in {folder}",
@@ -107,27 +104,71 @@ def _write_record(folder: Path, manifest: Manifest) -> None:
 
 def _copy_all(
     conn: psycopg.Connection[Any],
+    helpers: list[psycopg.Connection[Any]],
     plan: BackupPlan,
     folder: Path,
     progress: Progress | None,
     items: list[ManifestItem],
+    failed: list[BackupItem],
     options: RunOptions,
 ) -> tuple[str, str]:
-    """Copy every item out in one snapshot: ``(database, server version)``.
-
-    ``items`` grows as items are written, so that on failure the caller knows which one failed.
-    """
+    """Copy every item out in one snapshot, taken once their tables are locked: ``(database,
+    server version)``. ``items`` holds what was written; on failure ``failed`` names the item
+    that failed."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         set_timeouts(conn, lock_timeout=options.lock_timeout, local=True)
+        _lock(conn, plan.items, failed)
         database, version = conn.execute(
             "SELECT current_database(), current_setting('server_version')"
         ).fetchone() or ("", "")
-        for item in plan.items:
-            items.append(_copy_out(conn, item, folder, progress))
-        references = _references(conn, [item.table for item in items])
-        items[:] = [replace(i, references=references.get(i.table, ())) for i in items]
+        written = copy_items(
+            conn,
+            helpers,
+            plan.items,
+            copy_out,
+            folder=folder,
+            progress=progress,
+            lock_timeout=options.lock_timeout,
+            failed=failed,
+        )
+        references = _references(conn, [item.table for item in written])
+        items[:] = [replace(i, references=references.get(i.table, ())) for i in written]
     return str(database), str(version)
+
+
+def _lock(
+    conn: psycopg.Connection[Any], items: tuple[BackupItem, ...], failed: list[BackupItem]
+) -> None:
+    """``ACCESS SHARE`` on the items' tables, waited for here, on the connection whose waits
+    are watched (blockers named, the queue watchdog), before the snapshot exists: the helpers'
+    COPY then find their tables' locks compatible with one already held. A table that cannot
+    be locked (gone since the plan) goes into ``failed``."""
+    for item in items:
+        if item.kind not in LOCKABLE:
+            continue
+        only = sql.SQL("ONLY " if item.kind == "r" else "")  # a partitioned table with its parts
+        relation = sql.Identifier(item.schema, item.name)
+        try:
+            conn.execute(sql.SQL("LOCK TABLE {}{} IN ACCESS SHARE MODE").format(only, relation))
+        except psycopg.Error:
+            failed.append(item)
+            raise
+
+
+@contextmanager
+def _helpers(conn: psycopg.Connection[Any], count: int) -> Iterator[list[psycopg.Connection[Any]]]:
+    """Up to ``count`` more connections to ``conn``'s server and database; fewer (none) when
+    the server refuses one (all its connection slots taken, say): the backup goes on without."""
+    opened: list[psycopg.Connection[Any]] = []
+    with ExitStack() as stack:
+        for _ in range(max(count, 0)):
+            try:
+                helper = connect(same_server(conn), autocommit=True)
+            except DatabaseError:
+                break
+            opened.append(stack.enter_context(helper))
+        yield opened
 
 
 _FOREIGN_KEYS = """
@@ -147,14 +188,15 @@ def _references(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, t
     return found
 
 
-def _start_over(folder: Path, items: list[ManifestItem]) -> None:
+def _start_over(folder: Path, items: list[ManifestItem], failed: list[BackupItem]) -> None:
     """Before an attempt: nothing of an earlier, abandoned one (the folder started empty)."""
     items.clear()
+    failed.clear()
     for leftover in folder.iterdir():
         leftover.unlink()
 
 
-def _copy_out(
+def copy_out(
     conn: psycopg.Connection[Any], item: BackupItem, folder: Path, progress: Progress | None
 ) -> ManifestItem:
     columns = sql.SQL(", ").join(map(sql.Identifier, item.columns))
@@ -166,7 +208,7 @@ def _copy_out(
             columns, relation
         )
     with (folder / item.file).open("wb") as out:
-        rows, size, digest = _stream(conn, query.as_bytes(conn), out, item, progress)
+        rows, size, digest = stream(conn, query.as_bytes(conn), out, item, progress)
     if progress is not None:
         progress(item, size)
     return ManifestItem(
@@ -180,144 +222,6 @@ def _copy_out(
         sha256=digest,
         restore=restore_commands(item),
     )
-
-
-def _stream(
-    conn: psycopg.Connection[Any],
-    query: bytes,
-    out: BinaryIO,
-    item: BackupItem,
-    progress: Progress | None,
-) -> tuple[int, int, str]:
-    """Run ``COPY ... TO STDOUT`` and write what it sends to ``out``: ``(rows, bytes, sha256)``.
-
-    It reads with libpq's own loop (:mod:`psycopg.pq`), gathering the rows into blocks of
-    :data:`BLOCK` bytes that a :class:`_Sink` thread writes and hashes meanwhile: the server
-    sends one message per row, so the loop does as little as it can per row (psycopg's
-    ``Copy`` iterator costs about twice as much). On any failure or interruption the COPY is
-    cancelled and drained, so the connection's transaction can still be rolled back.
-    """
-    pgconn = conn.pgconn
-    pgconn.send_query(query)
-    copying = False
-    with _Sink(out, item, progress) as sink:
-        try:
-            started = _first_result(pgconn)
-            if started is None or started.status != pq.ExecStatus.COPY_OUT:
-                raise _copy_error(started, pgconn)
-            copying = True
-            _receive(pgconn, sink)
-            copying = False
-            finished = pgconn.get_result()
-            if finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
-                raise _copy_error(finished, pgconn)
-        except BaseException:
-            _abandon(pgconn, copying=copying)
-            raise
-        while pgconn.get_result() is not None:
-            pass
-    rows = int(finished.command_status.split()[-1]) if finished.command_status else 0
-    return rows, sink.size, sink.digest.hexdigest()
-
-
-def _first_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
-    """The COPY's first result, waited for on the socket rather than inside libpq: the wait
-    (for a table lock, say) then lets the thread that names the blockers run."""
-    pgconn.flush()
-    pgconn.consume_input()
-    while pgconn.is_busy():
-        select.select([pgconn.socket], [], [], POLL)
-        pgconn.consume_input()
-    return pgconn.get_result()
-
-
-def _receive(pgconn: pq.abc.PGconn, sink: _Sink) -> None:
-    """The COPY's rows, gathered into blocks handed to ``sink``: the per-row loop, kept to a
-    libpq call, one append and one addition."""
-    get = pgconn.get_copy_data
-    block = bytearray()
-    gathered = 0
-    while True:
-        length, data = get(0)
-        if length < 0:
-            break
-        block += data
-        gathered += length
-        if gathered >= BLOCK:
-            sink.put(block)
-            block = bytearray()
-            gathered = 0
-    sink.put(block)
-
-
-class _Sink:
-    """Where a COPY's data goes: blocks written and hashed by a thread of their own (both
-    release the GIL), so that the hashing runs beside the loop reading the rows; a few blocks
-    at most wait in between, so the memory used stays flat however large the table. A
-    progress report every :data:`PROGRESS_STEP` bytes, from the caller's thread."""
-
-    def __init__(self, out: BinaryIO, item: BackupItem, progress: Progress | None) -> None:
-        self.out, self.item, self.progress = out, item, progress
-        self.digest = hashlib.sha256()
-        self.size = self.reported = 0
-        self.failure: BaseException | None = None
-        self.blocks: queue.Queue[bytearray | None] = queue.Queue(maxsize=QUEUED)
-        self.thread = threading.Thread(target=self._drain, name="backup-writer", daemon=True)
-
-    def __enter__(self) -> _Sink:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.blocks.put(None)
-        self.thread.join()
-        if self.failure is not None and exc[0] is None:
-            raise self.failure
-
-    def put(self, block: bytearray) -> None:
-        if self.failure is not None:
-            raise self.failure
-        if not block:
-            return
-        self.blocks.put(block)
-        self.size += len(block)
-        if self.progress is not None and self.size - self.reported >= PROGRESS_STEP:
-            self.progress(self.item, self.size)
-            self.reported = self.size
-
-    def _drain(self) -> None:
-        while (block := self.blocks.get()) is not None:
-            if self.failure is None:
-                try:
-                    self.out.write(block)
-                    self.digest.update(block)
-                except BaseException as exc:  # handed to the reading thread, raised there
-                    self.failure = exc
-
-
-def _copy_error(result: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> psycopg.Error:
-    """The server's error, as the class of its SQLSTATE (a lock timeout is retried)."""
-    message = result.error_message if result is not None else pgconn.error_message
-    text = message.decode("utf-8", "replace").strip() or "COPY failed"
-    code = result.error_field(pq.DiagnosticField.SQLSTATE) if result is not None else None
-    if code is None:
-        return psycopg.DatabaseError(text)
-    try:
-        kind = psycopg.errors.lookup(code.decode())
-    except KeyError:
-        return psycopg.DatabaseError(text)
-    return kind(text)
-
-
-def _abandon(pgconn: pq.abc.PGconn, *, copying: bool) -> None:
-    """Cancel a COPY in flight and read what is left, so the connection is usable again (a
-    COPY the server refused, a lock timeout for one, has only its results left to read)."""
-    if copying:
-        pgconn.get_cancel().cancel()
-        while pgconn.get_copy_data(0)[0] >= 0:
-            pass
-    while pgconn.get_result() is not None:
-        pass
 
 
 def _first_line(exc: BaseException) -> str:
