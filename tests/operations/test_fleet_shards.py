@@ -140,6 +140,20 @@ def test_three_shards_as_ci_jobs_make_one_incident(fleet: FleetProject) -> None:
     assert git(fleet.root, "rev-parse", f"incident/{incident}") == tip
     everything = text + git(fleet.root, "log", "-p", "--all")
     assert PASSWORD not in everything
+    _the_jobs_backups_restore_every_target(fleet, incident)
+
+
+def _the_jobs_backups_restore_every_target(fleet: FleetProject, incident: str) -> None:
+    """The backups each job uploaded, downloaded into one folder, put every row back."""
+    for name in fleet.names:  # the fix-forward puts the column back, empty
+        with psycopg.connect(fleet.urls[name], autocommit=True) as conn:
+            conn.execute("ALTER TABLE jobs ADD COLUMN priority smallint NOT NULL DEFAULT 0")
+
+    restored = run("restore", incident, "--targets", "targets.txt", "--all", "--yes")
+
+    assert restored.exit_code == 0, restored.stderr
+    rows = {name: fleet.rows(name, "SELECT priority FROM jobs") for name in fleet.names}
+    assert rows == {name: [(5,)] for name in fleet.names}
 
 
 def _agrees_with_every_target(fleet: FleetProject, incident: str) -> None:
