@@ -405,7 +405,7 @@ def result_of(run: Run, state: FleetState, stopped: str | None) -> FleetEmergenc
         postmortem=incident.path if incident and part is None else None,
         part=part,
         fix_forward=made.fix_forward,
-        review_due=made.review_due,
+        review_due=made.review_due if part is None else None,  # the merge sets the deadline
         rolled_back_at=made.rolled_back_at,
         git=made.git,
         scratch_rehearsal=made.scratch_rehearsal,
