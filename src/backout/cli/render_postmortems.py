@@ -204,9 +204,12 @@ def merged_text(merged: Merged, display: Display) -> str:
     """``backout postmortems merge``: which shards reported, the postmortem, what is left."""
     folded, pm = merged.folded, merged.folded.pm
     count = folded.count
-    reported = ", ".join(f"{i}/{count}" for i in folded.reported) or "none"
+    reported = "shards " + (", ".join(f"{i}/{count}" for i in folded.reported) or "none")
     verb = "created" if merged.created else "updated" if merged.written else "unchanged"
-    out = [f"{merged.incident}: {len(merged.parts)} part(s) merged; shards reported: {reported}"]
+    parts = len(merged.parts)
+    out = [
+        f"{merged.incident}: {parts} part{'' if parts == 1 else 's'} merged; {reported} reported"
+    ]
     out.append(f"postmortem  {display(merged.postmortem)} ({verb})")
     out += [f"  {t.name}  {t.outcome}" + (f"  {t.detail}" if t.detail else "") for t in pm.targets]
     if merged.fix_forward:
@@ -217,6 +220,8 @@ def merged_text(merged: Merged, display: Display) -> str:
         out.append(f"Review due by {pm.review_due:%Y-%m-%d %H:%M} UTC.")
     out += [f"warning: {w}" for w in merged.warnings]
     out += [f"Pending: {step}" for step in pm.steps_pending]
+    if merged.complete:
+        out.append(f"All {count} shards reported; nothing is pending.")
     return "\n".join(out)
 
 
