@@ -275,7 +275,14 @@ def test_a_bad_or_clashing_incident_is_refused_in_one_line(fleet: FleetProject) 
     other.parent.mkdir(parents=True, exist_ok=True)
     other.write_text("---\nid: INC-20261126-05\nmigration: 003_add_markets_index\n---\n")
 
+    done = other.with_name("INC-20261126-07-done.md")
+    done.write_text(
+        "---\nid: INC-20261126-07\nmigration: 006_add_jobs_priority\nenvironment: targets\n"
+        "rolled_back_at: '2026-11-26T10:00:00Z'\n---\n"
+    )
+
     bad = run(*command(1, "--incident", "incident-5"))
+    finished = run(*command(1, "--incident", "inc-20261126-07"))
     clash = run(*command(1, "--incident", "INC-20261126-05"))
     untouched = [one(fleet, n, HISTORY) for n in fleet.names]
     alone = run(*command("1/1", "--incident", "INC-20261126-06"))
@@ -287,6 +294,8 @@ def test_a_bad_or_clashing_incident_is_refused_in_one_line(fleet: FleetProject) 
     assert bad.exit_code == 2
     assert "--incident 'INCIDENT-5' is not an incident id" in bad.stderr
     assert clash.exit_code == 2
+    assert finished.exit_code == 2
+    assert "--incident INC-20261126-07 is finished" in finished.stderr
     assert "--incident INC-20261126-05 is the incident of 003_add_markets_index" in clash.stderr
     assert alone.exit_code == 0, alone.stderr
     assert one_database.exit_code == 2

@@ -116,7 +116,7 @@ def _checked(settings: Settings, incident: str, migration: str, fleet: str) -> s
                 f"{record.pm.environment} ({settings.relative(record.path)})",
                 hint="give this rollout an id of its own, or none (the next free one)",
             )
-        if unfinished_incident(settings.postmortems, migration, fleet) is None:
+        if record.pm.rolled_back_at is not None and not record.pm.steps_pending:
             raise UsageError(
                 f"--incident {incident} is finished ({settings.relative(record.path)})",
                 hint="a new rollback is a new incident: give a new id, or none",
