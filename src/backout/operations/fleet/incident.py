@@ -28,6 +28,7 @@ class FleetIncident:
         self.incident = incident
         self.interval = interval
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._dirty = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._write_now_and_then, daemon=True)
@@ -54,11 +55,12 @@ class FleetIncident:
 
     def flush(self) -> None:
         """The postmortem written, if it changed since it last was."""
-        with self._lock:
-            if not self._dirty:
-                return
-            pm, self._dirty = self.incident.pm, False
-        self.incident.write(pm)
+        with self._writing:  # one write at a time, in the order of the snapshots
+            with self._lock:
+                if not self._dirty:
+                    return
+                pm, self._dirty = self.incident.pm, False
+            self.incident.write(pm)
 
     def _write_now_and_then(self) -> None:
         while not self._stop.wait(self.interval):
