@@ -58,6 +58,15 @@ class Incident:
         str | None,
         typer.Option("--owner", metavar="NAME", help="Who owns the postmortem (default: you)."),
     ] = None
+    incident_id: Annotated[
+        str | None,
+        typer.Option(
+            "--incident",
+            metavar="ID",
+            help="With --shard: the incident every shard joins (default: the same id in every "
+            "job of one commit and UTC day).",
+        ),
+    ] = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ def request(migration: str, incident: Incident, steps: Steps) -> procedure.Reque
         rehearse=not (steps.no_rehearsal or steps.skip_rehearsal),
         skipped_rehearsal=steps.skip_rehearsal,
         accept_damage=steps.accept_damage,
+        incident=incident.incident_id,
     )
 
 

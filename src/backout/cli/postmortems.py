@@ -364,3 +364,28 @@ def remind(
         typer.echo(render.to_json({"status": status_code, **payload}))
     else:
         typer.echo(f"Posted ({counts}); the webhook answered HTTP {status_code}.")
+
+
+@postmortems_app.command()
+def merge(
+    ctx: typer.Context,
+    incident: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[INCIDENT]", help="The incident (default: the one with parts to merge)."
+        ),
+    ] = None,
+    no_git: Annotated[bool, typer.Option("--no-git", help="Do not commit anything.")] = False,
+    json_output: JsonFlag = False,
+) -> int:
+    """Fold the parts a fleet emergency's shards wrote into the one postmortem. Exit 3 when a
+    shard never reported or a target is left to do."""
+    from backout.operations.fleet.merge import merge_parts
+
+    settings = state(ctx).settings
+    merged = merge_parts(settings, incident, no_git=no_git, now=_now)
+    if json_output:
+        typer.echo(render.to_json(show_pm.merged_json(merged, settings.relative)))
+    else:
+        typer.echo(show_pm.merged_text(merged, settings.relative))
+    return merged.exit_code

@@ -180,6 +180,11 @@ def emergency_text(result: FleetEmergencyResult, display: Display, now: datetime
         out.append(f"backups     {display(result.backups)}/<target>/ (RESTORE.md in each)")
     if result.postmortem:
         out.append(f"postmortem  {display(result.postmortem)}")
+    if result.part:
+        out.append(f"part        {display(result.part)}")
+        out.append(
+            f"  fold every shard's part in with `backout postmortems merge {result.incident_id}`"
+        )
     if result.fix_forward:
         out.append(f"fix-forward {display(result.fix_forward)} (an unfinished stub)")
     if result.git:
@@ -203,6 +208,7 @@ def emergency_json(result: FleetEmergencyResult, display: Display) -> dict[str, 
         **fleet_json(result.result),
         "incident_id": result.incident_id,
         "postmortem": display(result.postmortem) if result.postmortem else None,
+        "part": display(result.part) if result.part else None,
         "fix_forward": display(result.fix_forward) if result.fix_forward else None,
         "backups": display(result.backups) if result.backups else None,
         "rolled_back_at": result.rolled_back_at.isoformat() if result.rolled_back_at else None,

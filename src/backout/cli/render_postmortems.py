@@ -16,6 +16,7 @@ from backout.postmortems.deadlines import in_words
 from backout.postmortems.model import Postmortem
 
 if TYPE_CHECKING:
+    from backout.operations.fleet.merge import Merged
     from backout.postmortems.digest import Digest
 
 Display = Callable[[Path], str]
@@ -197,3 +198,54 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _local(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def merged_text(merged: Merged, display: Display) -> str:
+    """``backout postmortems merge``: which shards reported, the postmortem, what is left."""
+    folded, pm = merged.folded, merged.folded.pm
+    count = folded.count
+    reported = "shards " + (", ".join(f"{i}/{count}" for i in folded.reported) or "none")
+    verb = "created" if merged.created else "updated" if merged.written else "unchanged"
+    parts = len(merged.parts)
+    out = [
+        f"{merged.incident}: {parts} part{'' if parts == 1 else 's'} merged; {reported} reported"
+    ]
+    out.append(f"postmortem  {display(merged.postmortem)} ({verb})")
+    out += [f"  {t.name}  {t.outcome}" + (f"  {t.detail}" if t.detail else "") for t in pm.targets]
+    if merged.fix_forward:
+        out.append(f"fix-forward {display(merged.fix_forward)} (an unfinished stub)")
+    if merged.git:
+        out.append(f"committed   on branch {merged.git.branch} ({merged.git.commit[:12]})")
+    if pm.review_due:
+        out.append(f"Review due by {pm.review_due:%Y-%m-%d %H:%M} UTC.")
+    out += [f"warning: {w}" for w in merged.warnings]
+    out += [f"Pending: {step}" for step in pm.steps_pending]
+    if merged.complete:
+        out.append(f"All {count} shards reported; nothing is pending.")
+    return "\n".join(out)
+
+
+def merged_json(merged: Merged, display: Display) -> dict[str, Any]:
+    """``backout postmortems merge --json``: see the README for the keys."""
+    folded, pm, git = merged.folded, merged.folded.pm, merged.git
+    return {
+        "incident": merged.incident,
+        "postmortem": display(merged.postmortem),
+        "created": merged.created,
+        "written": merged.written,
+        "shards": folded.count,
+        "reported": list(folded.reported),
+        "missing": list(folded.missing),
+        "stopped": list(folded.stopped),
+        "targets": [{"name": t.name, "outcome": t.outcome} for t in pm.targets],
+        "targets_left": list(folded.left),
+        "parts": [display(p) for p in merged.parts],
+        "rolled_back_at": pm.rolled_back_at.isoformat() if pm.rolled_back_at else None,
+        "review_due": pm.review_due.isoformat() if pm.review_due else None,
+        "fix_forward": display(merged.fix_forward) if merged.fix_forward else None,
+        "git": {"branch": git.branch, "commit": git.commit} if git else None,
+        "steps_pending": list(pm.steps_pending),
+        "complete": merged.complete,
+        "warnings": list(merged.warnings),
+        "exit_code": int(merged.exit_code),
+    }

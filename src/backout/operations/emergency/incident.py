@@ -74,13 +74,22 @@ class Incident:
     continued: bool = False
     """An earlier run opened it; ``pm.steps_pending`` says what that run left to do."""
 
+    @property
+    def label(self) -> str:
+        """What the incident's own timeline entries start with (a shard's part: its slice)."""
+        return ""
+
     def note(self, at: datetime, text: str) -> None:
         """Add ``text`` to the timeline at ``at`` and write the file at once."""
-        self.pm = self.pm.with_entry(at, text)
+        self.pm = self.pm.with_entry(at, self.label + text)
         self.save()
 
     def save(self) -> None:
-        _write(self.path, self.pm, self.templates)
+        self.write(self.pm)
+
+    def write(self, pm: Postmortem) -> None:
+        """``pm`` written where the incident is kept: its postmortem file."""
+        _write(self.path, pm, self.templates)
 
     def record_backup(self, where: str) -> None:
         """Where the backup is (written with the next entry)."""

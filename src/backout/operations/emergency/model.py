@@ -51,6 +51,8 @@ class Request:
     """Why the rehearsal is skipped (``rehearse`` false): recorded in the incident."""
     accept_damage: bool = False
     """Go ahead although the rollback removes what other applied migrations created."""
+    incident: str | None = None
+    """``--incident``: the id a fleet shard joins, pinned (see :mod:`..fleet.shard`)."""
 
 
 @dataclass(frozen=True)

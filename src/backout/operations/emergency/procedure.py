@@ -49,6 +49,10 @@ def emergency(
 ) -> Result:
     """Run the emergency procedure for ``request.reference`` on ``target``."""
     request = check_request(request)
+    if request.incident is not None:
+        raise UsageError(
+            "--incident is for a shard of a fleet", hint="add --fleet/--targets and --shard I/N"
+        )
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
     catalog = project_catalog(settings)
     entry = catalog.resolve(request.reference, cwd or settings.root)

@@ -24,6 +24,7 @@ from backout.database.history import (
 )
 from backout.errors import BackoutError, RefusedError
 from backout.migrations.authoring import create_migration, plan_fix_forward
+from backout.migrations.catalog import Catalog, Entry
 from backout.migrations.statements import Statement
 from backout.operations.backup import Manifest, plan_backup, write_backup
 from backout.operations.backup.manifest import ManifestItem
@@ -212,12 +213,12 @@ def open_the_incident(run: Run) -> Produced:
     if rehearsal is not None:
         incident.pm = replace(incident.pm, rehearsal=rehearsal)
         incident.note(run.now(), f"rehearsal on a scratch database: {rehearsal}")
-    _note_blast_radius(run, incident)
+    note_blast_radius(run, incident)
     run.ctx.report(f"incident {incident.pm.id} opened: {settings.relative(incident.path)}")
     return Produced(incident=incident)
 
 
-def _note_blast_radius(run: Run, incident: Incident) -> None:
+def note_blast_radius(run: Run, incident: Incident) -> None:
     """The blast radius, and any damage accepted, on the incident's timeline."""
     blast = run.made.blast
     if blast is None:
@@ -432,10 +433,14 @@ def write_the_stub(run: Run) -> Produced:
 
 def _existing_stub(run: Run) -> Path | None:
     """The stub an earlier run of this incident wrote, if there is one."""
-    incident_id = run.incident.pm.id
-    for entry in run.catalog.in_folder(run.entry.folder):
+    return existing_stub(run.catalog, run.entry, run.incident.pm.id)
+
+
+def existing_stub(catalog: Catalog, entry: Entry, incident_id: str) -> Path | None:
+    """The fix-forward stub of ``incident_id`` in ``entry``'s folder, if one was written."""
+    for other in catalog.in_folder(entry.folder):
         try:
-            found = entry.read()
+            found = other.read()
         except BackoutError:
             continue
         named = found.header_value("Incident") == incident_id

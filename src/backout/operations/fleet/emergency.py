@@ -27,7 +27,7 @@ from backout.database.runner import Reporter, RunOptions
 from backout.errors import RefusedError, UsageError
 from backout.fleets.targets import Fleet
 from backout.fleets.waves import plan_waves
-from backout.migrations.catalog import project_catalog
+from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.operations.approval import Operator
 from backout.operations.emergency.incident import Clock
 from backout.operations.emergency.model import Produced, Request, Run, Step
@@ -46,6 +46,7 @@ from backout.operations.emergency.steps import (
 )
 from backout.operations.fleet.engine import Engine, Rollout, Status, roll_out
 from backout.operations.fleet.incident import FleetIncident
+from backout.operations.fleet.merge import merge_parts
 from backout.operations.fleet.model import (
     DONE_WORDS,
     DRY_RUN_WORDS,
@@ -63,12 +64,21 @@ from backout.operations.fleet.on_target import (
     roll_back_target,
 )
 from backout.operations.fleet.rollback import check_fleet_approval
+from backout.operations.fleet.shard import (
+    ShardIncident,
+    finish,
+    finish_the_part,
+    open_the_part,
+    parts_about,
+    shard_incident_id,
+)
 from backout.operations.fleet.survey import Earlier, Presence, Survey, survey
 from backout.operations.operation import Context, Plan
 from backout.operations.rollback import rollback_statements_of
 from backout.postmortems.collection import unfinished_incident
 from backout.postmortems.deadlines import review_due
 from backout.postmortems.model import TargetLine
+from backout.postmortems.parts import incidents_with_parts
 
 
 @dataclass
@@ -82,6 +92,8 @@ class FleetState:
     report: Reporter
     commits: Commits
     rollout: Rollout | None = None
+    incident_id: str | None = None
+    """The incident this run continues or, for a shard, joins (None: a new one)."""
 
     @property
     def finishing(self) -> bool:
@@ -104,23 +116,23 @@ def fleet_emergency(
 ) -> FleetEmergencyResult:
     """Run the emergency procedure for ``request.reference`` across ``fleet``."""
     request = check_request(request)
-    catalog = project_catalog(settings)
-    entry = catalog.resolve(request.reference, cwd or settings.root)
-    catalog.refuse_duplicates([entry.folder])
+    catalog, entry = _entry(settings, request, cwd)
     migration = entry.read()
     statements = rollback_statements_of(migration, request.rollback_file, missing=UsageError)
-    unfinished = None
-    if not request.dry_run:
-        unfinished = unfinished_incident(settings.postmortems, migration.name, fleet.name)
     commits = Commits()
-    earlier = _earlier(settings, unfinished.pm.id, commits) if unfinished else None
+    incident_id = None
+    if not request.dry_run:
+        if fold_parts(settings, fleet, migration.name, request, now, report):
+            catalog, entry = _entry(settings, request, cwd)  # with the stub the merge wrote
+        incident_id = _incident_of(settings, fleet, migration.name, request, now)
+    earlier = _earlier(settings, incident_id, commits) if incident_id else None
     found = survey(
         settings, catalog, migration, fleet.targets, earlier=earlier, concurrency=fleet.concurrency
     )
-    if found.canary is None and unfinished is None:
+    if found.canary is None and incident_id is None:
         found.refuse_none_applied(migration.name, fleet.name)
     waves = plan_waves(found.to_run(), fleet.waves)
-    state = FleetState(fleet, found, waves, confirm, report, commits)
+    state = FleetState(fleet, found, waves, confirm, report, commits, incident_id=incident_id)
     first = found.canary or found.reachable()
     if first is None:  # a re-run of an incident whose targets left are all out of reach
         found.refuse_none_applied(migration.name, fleet.name)
@@ -133,10 +145,61 @@ def fleet_emergency(
         run = Run(ctx, request, catalog, entry, migration, statements, conn, resources, now)
         run.fleet, run.databases = fleet.name, max(1, sum(len(w) for w in waves))
         try:
-            run_steps(run, dry_run_steps(state) if request.dry_run else fleet_steps(state))
+            run_steps(run, _steps(state, request.dry_run))
         except RolloutStopped as exc:
             stopped = exc.message
+            if run.made.incident is not None:
+                finish(run.made.incident)  # the shard's part says it ended
     return result_of(run, state, stopped)
+
+
+def _entry(settings: Settings, request: Request, cwd: Path | None) -> tuple[Catalog, Entry]:
+    catalog = project_catalog(settings)
+    entry = catalog.resolve(request.reference, cwd or settings.root)
+    catalog.refuse_duplicates([entry.folder])
+    return catalog, entry
+
+
+def fold_parts(
+    settings: Settings,
+    fleet: Fleet,
+    migration: str,
+    request: Request,
+    now: Clock,
+    report: Reporter,
+) -> bool:
+    """A whole-fleet run first folds the shards' parts it finds for the same migration and
+    fleet into their postmortem (which it then continues); whether it found any."""
+    if fleet.shard is not None:
+        return False
+    found = False
+    for incident in incidents_with_parts(settings.postmortems):
+        if parts_about(settings, incident) == (migration, fleet.name):
+            merged = merge_parts(settings, incident, no_git=request.no_git, now=now)
+            where = settings.relative(merged.postmortem)
+            report(f"the shards' parts of {incident} folded into {where} first")
+            found = True
+    return found
+
+
+def _incident_of(
+    settings: Settings, fleet: Fleet, migration: str, request: Request, now: Clock
+) -> str | None:
+    """The incident a shard joins; or the unfinished one a whole-fleet run continues."""
+    if fleet.shard is not None:
+        return shard_incident_id(settings, migration, fleet.name, request.incident, now())
+    if request.incident is not None:
+        raise UsageError("--incident is for a shard of a fleet", hint="add --shard I/N")
+    unfinished = unfinished_incident(settings.postmortems, migration, fleet.name)
+    return unfinished.pm.id if unfinished is not None else None
+
+
+def _steps(state: FleetState, dry_run: bool) -> tuple[Step, ...]:
+    if dry_run:
+        return dry_run_steps(state)
+    if state.fleet.shard is not None:
+        return shard_steps(state)
+    return fleet_steps(state)
 
 
 def _earlier(settings: Settings, incident: str, commits: Commits) -> Earlier:
@@ -169,6 +232,24 @@ def fleet_steps(state: FleetState) -> tuple[Step, ...]:
         Step("complete the postmortem", complete_the_postmortem, after_commit=True),
         Step("log the decision", log_the_decision, after_commit=True),
         Step("record in git", record_in_git, after_commit=True),
+    )
+
+
+def shard_steps(state: FleetState) -> tuple[Step, ...]:
+    """One shard's procedure: the fleet's, with its part in place of the postmortem, and
+    nothing of what the merge does once for every shard (stub, deadline, branch)."""
+    assert state.incident_id is not None
+    assert state.fleet.shard is not None
+    incident_id, shard = state.incident_id, state.fleet.shard
+    steps = fleet_steps(state)[:5]
+    return (
+        *steps,
+        Step(
+            "open the shard's part",
+            lambda run: open_the_part(run, incident_id, shard, state.commits),
+        ),
+        Step("roll out across the fleet", lambda run: _roll_out(run, state), failure="rollout"),
+        Step("finish the shard's part", finish_the_part, after_commit=True),
     )
 
 
@@ -226,9 +307,10 @@ def _roll_out(run: Run, state: FleetState) -> Produced:
     with FleetIncident(run.incident) as writer:
         _before_the_rollout(run, state, writer)
 
-        def progress(line: str) -> None:
+        def progress(line: str) -> None:  # a wave ended: written before the next starts
             state.report(line)
             writer.note(run.now(), line)
+            writer.flush()
 
         engine: Engine[Target] = Engine(
             work=lambda target: roll_back_target(run, writer, state.commits, target),
@@ -316,12 +398,14 @@ def result_of(run: Run, state: FleetState, stopped: str | None) -> FleetEmergenc
     backups = None
     if made.rolled_back_at is not None and not run.request.no_backup:
         backups = run.backup_folder
+    part = incident.path if isinstance(incident, ShardIncident) else None
     return FleetEmergencyResult(
         result,
         incident_id=incident.pm.id if incident else None,
-        postmortem=incident.path if incident else None,
+        postmortem=incident.path if incident and part is None else None,
+        part=part,
         fix_forward=made.fix_forward,
-        review_due=made.review_due,
+        review_due=made.review_due if part is None else None,  # the merge sets the deadline
         rolled_back_at=made.rolled_back_at,
         git=made.git,
         scratch_rehearsal=made.scratch_rehearsal,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from backout.operations.emergency.incident import Incident
-from backout.postmortems.file import write_postmortem
 from backout.postmortems.model import Postmortem, TargetLine
 
 
@@ -29,6 +28,7 @@ class FleetIncident:
         self.incident = incident
         self.interval = interval
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._dirty = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._write_now_and_then, daemon=True)
@@ -55,18 +55,24 @@ class FleetIncident:
 
     def flush(self) -> None:
         """The postmortem written, if it changed since it last was."""
-        with self._lock:
-            if not self._dirty:
-                return
-            pm, self._dirty = self.incident.pm, False
-        write_postmortem(self.incident.path, pm, self.incident.templates)
+        with self._writing:  # one write at a time, in the order of the snapshots
+            with self._lock:
+                if not self._dirty:
+                    return
+                pm, self._dirty = self.incident.pm, False
+            self.incident.write(pm)
 
     def _write_now_and_then(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
 
     def note(self, at: datetime, text: str) -> None:
-        self.change(lambda pm: pm.with_entry(at, text))
+        """An entry of the incident's own (a shard's starts with its slice)."""
+        self.change(lambda pm: pm.with_entry(at, self.incident.label + text))
+
+    def target_note(self, at: datetime, name: str, text: str) -> None:
+        """An entry of one target's, starting with its name."""
+        self.change(lambda pm: pm.with_entry(at, f"{name}: {text}"))
 
     def line(self, name: str) -> TargetLine | None:
         return next((t for t in self.pm.targets if t.name == name), None)
@@ -102,7 +108,7 @@ class TargetIncident(Incident):
         return self.writer
 
     def note(self, at: datetime, text: str) -> None:
-        self._writer().note(at, f"{self.name}: {text}")
+        self._writer().target_note(at, self.name, text)
 
     def save(self) -> None:
         """Nothing of its own to write: every change went through the writer."""

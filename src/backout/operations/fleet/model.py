@@ -72,6 +72,8 @@ class FleetEmergencyResult:
     result: FleetResult
     incident_id: str | None = None
     postmortem: Path | None = None
+    part: Path | None = None
+    """A shard's part of the incident (``--shard``): it writes no postmortem."""
     fix_forward: Path | None = None
     review_due: datetime | None = None
     rolled_back_at: datetime | None = None
