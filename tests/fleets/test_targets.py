@@ -175,3 +175,11 @@ def test_a_bad_fleet_table_is_named(tmp_path: Path, table: str, said: str) -> No
 
     with pytest.raises(UsageError, match=said):
         load_settings(tmp_path, environ={})
+
+
+def test_a_fleet_cannot_have_more_slices_than_targets(tmp_path: Path) -> None:
+    write(tmp_path / "backout.toml", '[fleets.shop]\ntargets = ["eu1 $EU1_URL", "us $US_URL"]\n')
+    settings = load_settings(tmp_path, environ={})
+
+    with pytest.raises(UsageError, match="fleet shop has 2 targets, fewer than 3 slices"):
+        fleet_from(settings, ENV, fleet_name="shop", shard="3/3")

@@ -213,7 +213,15 @@ def shard_of(names: Sequence[str], index: int, count: int) -> tuple[str, ...]:
 
 
 def sliced(fleet: Fleet, shard: tuple[int, int]) -> Fleet:
-    """``fleet`` with only the targets of one slice (in the fleet's own order)."""
+    """``fleet`` with only the targets of one slice (in the fleet's own order); refused when
+    the fleet has fewer targets than slices (a slice would hold none, and a merge would wait
+    for its part forever)."""
+    if shard[1] > len(fleet.targets):
+        raise UsageError(
+            f"--shard {shard[0]}/{shard[1]}: fleet {fleet.name} has {len(fleet.targets)} "
+            f"targets, fewer than {shard[1]} slices",
+            hint=f"use at most {len(fleet.targets)} slices",
+        )
     mine = set(shard_of(fleet.names, *shard))
     targets = tuple(t for t in fleet.targets if t.name in mine)
     return Fleet(
