@@ -269,7 +269,7 @@ def test_a_shard_killed_mid_run_leaves_a_valid_part_and_its_rerun_completes_it(
 
 
 def test_a_bad_or_clashing_incident_is_refused_in_one_line(fleet: FleetProject) -> None:
-    fleet.add(2)
+    fleet.add(3)
     fleet.targets_file()
     other = fleet.root / "ops" / "postmortems" / "INC-20261126-05-other.md"
     other.parent.mkdir(parents=True, exist_ok=True)
@@ -300,8 +300,8 @@ def test_a_bad_or_clashing_incident_is_refused_in_one_line(fleet: FleetProject) 
     assert alone.exit_code == 0, alone.stderr
     assert one_database.exit_code == 2
     assert "--incident is for a shard of a fleet" in one_database.stderr
-    assert untouched == [1, 1]
-    assert [one(fleet, n, HISTORY) for n in fleet.names] == [0, 0]
+    assert untouched == [1, 1, 1]
+    assert [one(fleet, n, HISTORY) for n in fleet.names] == [0, 0, 0]
     assert (
         json.loads(
             (fleet.root / "ops/postmortems/INC-20261126-06.parts/shard-1-of-1.json").read_text()

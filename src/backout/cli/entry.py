@@ -31,8 +31,7 @@ def run(args: Sequence[str]) -> int:
     try:
         result = command.main(args=list(args), prog_name="backout", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("backout: interrupted; nothing more was done", err=True)
-        return ExitCode.INTERRUPTED
+        result = ExitCode.INTERRUPTED
     except ClickException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `backout` alone: the help is the answer
             exc.show()  # type: ignore[attr-defined]
@@ -55,6 +54,8 @@ def run(args: Sequence[str]) -> int:
                 err=True,
             )
         return ExitCode.FAILED
+    if result == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into exit 130 and says nothing
+        typer.echo("backout: interrupted; nothing more was done", err=True)
     return int(result) if isinstance(result, int) else ExitCode.OK
 
 

@@ -31,7 +31,7 @@ from backout.migrations.catalog import Catalog, Entry, project_catalog
 from backout.operations.approval import Operator
 from backout.operations.emergency.incident import Clock
 from backout.operations.emergency.model import Produced, Request, Run, Step
-from backout.operations.emergency.procedure import check_request, run_steps
+from backout.operations.emergency.procedure import check_request, failure_note, run_steps
 from backout.operations.emergency.steps import (
     check_ahead,
     complete_the_postmortem,
@@ -227,7 +227,7 @@ def fleet_steps(state: FleetState) -> tuple[Step, ...]:
         Step("pre-flight", _unless_finishing(state, check_ahead)),
         Step("confirm", lambda run: _confirm(run, state)),
         Step("open the incident", open_the_incident),
-        Step("roll out across the fleet", lambda run: _roll_out(run, state), failure="rollout"),
+        Step("roll out across the fleet", lambda run: _roll_out(run, state)),
         Step("write the fix-forward stub", write_the_stub, after_commit=True),
         Step("complete the postmortem", complete_the_postmortem, after_commit=True),
         Step("log the decision", log_the_decision, after_commit=True),
@@ -248,7 +248,7 @@ def shard_steps(state: FleetState) -> tuple[Step, ...]:
             "open the shard's part",
             lambda run: open_the_part(run, incident_id, shard, state.commits),
         ),
-        Step("roll out across the fleet", lambda run: _roll_out(run, state), failure="rollout"),
+        Step("roll out across the fleet", lambda run: _roll_out(run, state)),
         Step("finish the shard's part", finish_the_part, after_commit=True),
     )
 
@@ -319,13 +319,19 @@ def _roll_out(run: Run, state: FleetState) -> Produced:
             progress=progress,
             words=DONE_WORDS,
         )
-        state.rollout = rollout = roll_out(engine, state.waves)
+        try:
+            state.rollout = rollout = roll_out(engine, state.waves)
+        except BaseException as exc:  # interrupted: say what committed before it stopped
+            writer.note(run.now(), stopped_note(exc, sorted(state.commits.now)))
+            raise
         for name in rollout.named(Status.NOT_STARTED):
             writer.update_line(name, outcome="not started", detail="")
     first = state.commits.first()
     if first is None:
         if rollout.failures:
-            raise RolloutStopped(rollout.failures[0])
+            stopped = RolloutStopped(rollout.failures[0])
+            run.note(failure_note("rollout", stopped))
+            raise stopped
         return Produced()
     left = [t.name for w in state.waves for t in w if t.name not in state.commits.now]
     if left:
@@ -334,6 +340,19 @@ def _roll_out(run: Run, state: FleetState) -> Produced:
     at, event = first
     due = review_due(at, run.ctx.settings.clock_policy)
     return Produced(rolled_back_at=at, review_due=due, audit_event=event)
+
+
+def stopped_note(exc: BaseException, done: list[str]) -> str:
+    """The timeline entry of a rollout stopped by ``exc`` (Ctrl-C, mostly): what committed
+    before it stopped, and that a re-run continues. The targets running when it stopped were
+    let finish: each one's rollback committed or rolled back as a whole."""
+    what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"FAILED: {exc}"
+    shown = ", ".join(done[:10]) + (", ..." if len(done) > 10 else "")
+    said = f"rolled back on {len(done)} targets ({shown})" if done else "nothing was rolled back"
+    return (
+        f"rollout {what}: {said}; the targets already running were let finish; "
+        "run the same command again to continue"
+    )
 
 
 def _before_the_rollout(run: Run, state: FleetState, writer: FleetIncident) -> None:
