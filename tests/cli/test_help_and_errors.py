@@ -157,6 +157,37 @@ def test_rollback_print_sql_with_json_prints_the_statements_as_json(samples: Pat
     assert all(isinstance(s["line"], int) for s in printed["statements"])
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["rollback", "006", "--lock-retries", "101"], "'--lock-retries': 101 is more than 100"),
+        (["rollback", "006", "--max-queued", "-1"], "'--max-queued': -1 is less than 0"),
+        (["apply", "--lock-retries", "many"], "'--lock-retries': 'many' is not a whole number"),
+        (["apply", "--max-queued", "2.5"], "'--max-queued': '2.5' is not a whole number"),
+        (
+            ["rollback", "006", "--targets", "fleet.txt", "--concurrency", "0"],
+            "'--concurrency': 0 is less than 1",
+        ),
+    ],
+)
+def test_a_count_outside_what_its_help_says_is_refused_in_words(
+    samples: Path, argv: list[str], said: str
+) -> None:
+    result = run(*argv)
+
+    assert (result.exit_code, result.stdout) == (ExitCode.USAGE, "")
+    assert (
+        result.stderr == f"backout: error: invalid value for {said}; see backout {argv[0]} --help\n"
+    )
+
+
+def test_the_bounds_a_count_help_gives_are_accepted(samples: Path) -> None:
+    plain = run("rollback", "006", "--print-sql")
+    result = run("rollback", "006", "--print-sql", "--lock-retries", "100", "--max-queued", "0")
+
+    assert (result.exit_code, result.stdout) == (ExitCode.OK, plain.stdout)
+
+
 def test_the_confirmation_prompt_reads_as_english() -> None:
     migration = read_migration(SAMPLES / "005_backfill_events_impact_score.sql")
     target = Target("postgresql://db.example/app")

@@ -71,7 +71,7 @@ def _one_line(exc: Exception) -> BackoutError:
     one line, what to read next, the usage exit code. The message may quote an argument (a URL
     put out of place): :func:`_report` redacts it."""
     message = exc.format_message()  # type: ignore[attr-defined]
-    message = " ".join(message.replace("Value error, ", "").split()).rstrip(".")
+    message = " ".join(message.split()).rstrip(".")
     message = re.sub(
         r"\. ([A-Z])", lambda m: f"; {m[1].lower()}", message[:1].lower() + message[1:]
     )
