@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,9 +69,12 @@ def no_backout_sessions(url: str, *, patience: float = PATIENCE) -> None:
 
 
 @contextmanager
-def running(args: Sequence[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
-    """``backout ARGS`` as a process of its own; killed (SIGKILL) if still running at the end."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def running(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """``backout ARGS`` as a process of its own (in ``env``, else this process's environment);
+    killed (SIGKILL) if still running at the end."""
+    env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "backout", *args],
         cwd=cwd,
