@@ -20,6 +20,7 @@ import pytest
 
 from backout.config import Settings
 from backout.database.connection import Target
+from backout.fleets.targets import address
 from backout.operations.apply import apply
 from backout.operations.backup import plan_backup, write_backup
 from backout.operations.rollback import rollback, rollback_sql
@@ -100,7 +101,7 @@ def test_all_restores_every_target_from_its_own_backup(
         assert restores(url) == [(name, INCIDENT)]
     lines = result.stdout.splitlines()
     assert lines[0] == f"restored the backups of {INCIDENT}, target by target (parents first):"
-    assert lines[1].startswith("  eu1 at local/")
+    assert lines[1].startswith(f"  eu1 at {address(fleet['urls']['eu1'])}: ")
     assert re.search(r": public\.markets 2 rows, public\.events 2 rows; audit event \d+$", lines[1])
     timeline = [e.text for e in find(load(settings.postmortems), INCIDENT).pm.timeline]
     assert [t.split(":")[0] for t in timeline] == [f"backup restored on {n}" for n in TARGETS]
