@@ -51,6 +51,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from children import server
+
 GOAL = 1.0
 RSS_GOAL = 1.10
 """Peak RSS with ``--rss-rows`` rows over that with ``--rows`` rows, at most."""
@@ -76,17 +78,6 @@ print(manifest.items[0].rows, took)
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from backout.database.embedded import embedded_postgres
-
-    with embedded_postgres() as embedded:
-        yield embedded
 
 
 def with_database(url: str, dbname: str) -> str:

@@ -1,7 +1,8 @@
-"""How the bench scripts start backout as a process of its own: which command, and in which
-environment (no BACKOUT_* setting pointing it elsewhere, and bytecode written, as an installed
-package has it: with ``PYTHONDONTWRITEBYTECODE`` set every timed run would compile backout's
-modules again, which no installed backout does)."""
+"""What the bench scripts share: the server they measure on (:func:`server`), and how they
+start backout as a process of its own: which command, and in which environment (no BACKOUT_*
+setting pointing it elsewhere, and bytecode written, as an installed package has it: with
+``PYTHONDONTWRITEBYTECODE`` set every timed run would compile backout's modules again, which no
+installed backout does)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,3 +37,15 @@ def child_env(project: Path, drop: Iterable[str] = ()) -> dict[str, str]:
         env.pop(name, None)
     env["BACKOUT_CONFIG"] = str(project / "backout.toml")
     return env
+
+
+@contextmanager
+def server(url: str | None) -> Iterator[str]:
+    """The server's URL: ``url``, or a new embedded PostgreSQL for the duration."""
+    if url:
+        yield url
+        return
+    from backout.database.embedded import embedded_postgres
+
+    with embedded_postgres() as embedded:
+        yield embedded

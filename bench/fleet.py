@@ -37,8 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -47,7 +46,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from children import REPO, backout_prefix, child_env
+from children import REPO, backout_prefix, child_env, server
 
 RATIO_GOAL = 0.3
 RSS_GOAL_MB = 200.0
@@ -60,17 +59,6 @@ TEMPLATE = f"{PREFIX}_template"
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from backout.database.embedded import embedded_postgres
-
-    with embedded_postgres() as embedded:
-        yield embedded
 
 
 def with_database(url: str, dbname: str) -> str:

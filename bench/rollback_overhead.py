@@ -155,18 +155,6 @@ def scratch_database(server_url: str) -> Iterator[str]:
             conn.execute(drop)
 
 
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    """The server's URL: ``url``, or a new embedded PostgreSQL for the duration."""
-    if url:
-        yield url
-        return
-    from backout.database.embedded import embedded_postgres
-
-    with embedded_postgres() as embedded:
-        yield embedded
-
-
 def create_orders(url: str, rows: int) -> str:
     """Create and fill ``orders`` with its original index; return the server version."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -397,7 +385,7 @@ def benchmark(args: argparse.Namespace, project: Path) -> dict[str, Any]:
         raise BenchError(f"{args.psql} not found; install the PostgreSQL client or pass --psql")
     backout = children.backout_prefix(args.backout_cmd)
     write_project(project)
-    with server(args.database_url) as server_url, scratch_database(server_url) as url:
+    with children.server(args.database_url) as server_url, scratch_database(server_url) as url:
         progress(f"creating orders with {args.rows:,} rows in {redact(url)} ...")
         server_version = create_orders(url, args.rows)
         found = tools(backout, psql, url, project)

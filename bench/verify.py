@@ -33,13 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from children import server
 
 GOAL = 1.5
 BANNER = "-- " + "=" * 76
@@ -93,17 +94,6 @@ def with_database(url: str, dbname: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
     return make_conninfo("", **params)
-
-
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from backout.database.embedded import embedded_postgres
-
-    with embedded_postgres() as embedded:
-        yield embedded
 
 
 def timed(argv: Sequence[str], cwd: Path, stdin: str | None = None) -> float:
