@@ -318,6 +318,15 @@ def project_catalog(settings: Settings, *, must_exist: bool = True) -> Catalog:
     )
 
 
+def resolved_entry(settings: Settings, reference: str, cwd: Path | None) -> tuple[Catalog, Entry]:
+    """The project's catalog and the one migration ``reference`` names (relative to ``cwd``,
+    else the project root), refused when two files share a version in its folder."""
+    catalog = project_catalog(settings)
+    entry = catalog.resolve(reference, cwd or settings.root)
+    catalog.refuse_duplicates([entry.folder])
+    return catalog, entry
+
+
 def executable_catalog(settings: Settings) -> Catalog:
     """The catalog of a command that runs migrations from every configured folder: refused (a
     :class:`DuplicateVersionError`) when two files share a version in one of them."""

@@ -23,7 +23,7 @@ from backout.database.history import Applied
 from backout.database.runner import Reporter, Runner, RunOptions
 from backout.errors import MalformedMigrationError, RefusedError, UsageError
 from backout.git import file_diff_since
-from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.catalog import Catalog, Entry, project_catalog, resolved_entry
 from backout.migrations.file import MigrationFile, read_migration
 from backout.migrations.statements import Statement, referenced_tables
 from backout.migrations.versions import version_key
@@ -90,9 +90,7 @@ def rollback_as_asked(
 ) -> Outcome:
     """:func:`rollback`, its options given as one :class:`Asked`."""
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
-    catalog = project_catalog(settings)
-    entry = catalog.resolve(reference, cwd or settings.root)
-    catalog.refuse_duplicates([entry.folder])
+    catalog, entry = resolved_entry(settings, reference, cwd)
     return rollback_entry(ctx, catalog, entry, asked)
 
 

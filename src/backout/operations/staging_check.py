@@ -24,7 +24,7 @@ from backout.config import KeyQuery, Settings
 from backout.database.connection import Target, connect
 from backout.database.fingerprint import Change
 from backout.database.histories.binding import applied_in
-from backout.migrations.catalog import Catalog, project_catalog
+from backout.migrations.catalog import Catalog, resolved_entry
 from backout.migrations.file import MigrationFile
 from backout.operations.rehearsal import rehearse
 from backout.operations.status import State, read_states
@@ -60,9 +60,7 @@ class Checklist:
 
 def staging_check(settings: Settings, target: Target, reference: str, cwd: Any = None) -> Checklist:
     """The checklist of ``reference`` on ``target``."""
-    catalog = project_catalog(settings)
-    entry = catalog.resolve(reference, cwd or settings.root)
-    catalog.refuse_duplicates([entry.folder])
+    catalog, entry = resolved_entry(settings, reference, cwd)
     migration = entry.read()
     checklist = Checklist(migration.name, target.name)
     verdicts = rehearse(settings, [migration.name])

@@ -15,7 +15,7 @@ from backout.config import Settings
 from backout.database.connection import Target, connect
 from backout.database.runner import Reporter, RunOptions, StatementFailedError
 from backout.errors import BackoutError, UsageError
-from backout.migrations.catalog import project_catalog
+from backout.migrations.catalog import resolved_entry
 from backout.operations.approval import Operator
 from backout.operations.backup import Progress
 from backout.operations.emergency.incident import Clock
@@ -54,9 +54,7 @@ def emergency(
             "--incident is for a shard of a fleet", hint="add --fleet/--targets and --shard I/N"
         )
     ctx = Context(settings, target, operator, options or RunOptions(), confirm, report)
-    catalog = project_catalog(settings)
-    entry = catalog.resolve(request.reference, cwd or settings.root)
-    catalog.refuse_duplicates([entry.folder])
+    catalog, entry = resolved_entry(settings, request.reference, cwd)
     migration = entry.read()
     statements = rollback_statements_of(migration, request.rollback_file, missing=UsageError)
     with ExitStack() as resources:

@@ -27,7 +27,7 @@ from backout.database.runner import Reporter, RunOptions
 from backout.errors import RefusedError, UsageError
 from backout.fleets.targets import Fleet
 from backout.fleets.waves import plan_waves
-from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.catalog import resolved_entry
 from backout.operations.approval import Operator
 from backout.operations.emergency.incident import Clock
 from backout.operations.emergency.model import Produced, Request, Run, Step
@@ -116,14 +116,15 @@ def fleet_emergency(
 ) -> FleetEmergencyResult:
     """Run the emergency procedure for ``request.reference`` across ``fleet``."""
     request = check_request(request)
-    catalog, entry = _entry(settings, request, cwd)
+    catalog, entry = resolved_entry(settings, request.reference, cwd)
     migration = entry.read()
     statements = rollback_statements_of(migration, request.rollback_file, missing=UsageError)
     commits = Commits()
     incident_id = None
     if not request.dry_run:
         if fold_parts(settings, fleet, migration.name, request, now, report):
-            catalog, entry = _entry(settings, request, cwd)  # with the stub the merge wrote
+            # read again: the catalog now holds the stub the merge wrote
+            catalog, entry = resolved_entry(settings, request.reference, cwd)
         incident_id = _incident_of(settings, fleet, migration.name, request, now)
     earlier = _earlier(settings, incident_id, commits) if incident_id else None
     found = survey(
@@ -151,13 +152,6 @@ def fleet_emergency(
             if run.made.incident is not None:
                 finish(run.made.incident)  # the shard's part says it ended
     return result_of(run, state, stopped)
-
-
-def _entry(settings: Settings, request: Request, cwd: Path | None) -> tuple[Catalog, Entry]:
-    catalog = project_catalog(settings)
-    entry = catalog.resolve(request.reference, cwd or settings.root)
-    catalog.refuse_duplicates([entry.folder])
-    return catalog, entry
 
 
 def fold_parts(

@@ -22,7 +22,7 @@ from backout.database.runner import Reporter, RunOptions
 from backout.errors import ExitCode, RefusedError
 from backout.fleets.targets import Fleet
 from backout.fleets.waves import plan_waves
-from backout.migrations.catalog import Catalog, Entry, project_catalog
+from backout.migrations.catalog import Catalog, Entry, resolved_entry
 from backout.migrations.file import MigrationFile
 from backout.operations.approval import Operator, check_approval
 from backout.operations.dry_run import FAILED, failed
@@ -75,9 +75,7 @@ def fleet_rollback(
     cwd: Path | None = None,
 ) -> FleetResult:
     """Roll back ``reference`` on every target of ``fleet`` where it is applied, in waves."""
-    catalog = project_catalog(settings)
-    entry = catalog.resolve(reference, cwd or settings.root)
-    catalog.refuse_duplicates([entry.folder])
+    catalog, entry = resolved_entry(settings, reference, cwd)
     job = FleetRollback(
         settings, fleet, operator, catalog, entry, entry.read(), asked, options or RunOptions()
     )
